@@ -1,0 +1,1 @@
+"""Flatchat's composition root: entry points, settings, wiring, the qasync loop."""

@@ -1,0 +1,56 @@
+"""Flatchat's storage core: a flat-file chat archive of plain JSON/JSONL files (no Qt)."""
+
+from storage.archive import FORMAT_VERSION, Archive
+from storage.errors import (
+    AlreadyExistsError,
+    CorruptRecordError,
+    DocumentTooLargeError,
+    DuplicateDocumentError,
+    InvalidIdError,
+    LockTimeoutError,
+    MessageTooLargeError,
+    NotAnArchiveError,
+    NotFoundError,
+    ReadOnlyArchiveError,
+    SettingsError,
+    StorageError,
+    UnsupportedFormatError,
+)
+from storage.models import (
+    DocumentRecord,
+    Message,
+    PanelInsight,
+    PanelMessage,
+    Persona,
+    Session,
+    SessionType,
+    SituationalContext,
+    UserProfile,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "AlreadyExistsError",
+    "Archive",
+    "CorruptRecordError",
+    "DocumentRecord",
+    "DocumentTooLargeError",
+    "DuplicateDocumentError",
+    "InvalidIdError",
+    "LockTimeoutError",
+    "Message",
+    "MessageTooLargeError",
+    "NotAnArchiveError",
+    "NotFoundError",
+    "PanelInsight",
+    "PanelMessage",
+    "Persona",
+    "ReadOnlyArchiveError",
+    "Session",
+    "SessionType",
+    "SettingsError",
+    "SituationalContext",
+    "StorageError",
+    "UnsupportedFormatError",
+    "UserProfile",
+]

@@ -1,0 +1,131 @@
+"""The archive: a folder of JSON/JSONL files, opened with :meth:`Archive.open`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from storage.context import ContextMixin
+from storage.documents import DocumentsMixin
+from storage.errors import NotAnArchiveError, UnsupportedFormatError
+from storage.files import make_dirs, read_model, remove_stale_temp_files, write_model
+from storage.layout import ARCHIVE_JSON, PERSONAS_GLOBAL, USERS
+from storage.maintenance import MaintenanceMixin
+from storage.models import ArchiveInfo
+from storage.panels import PanelsMixin
+from storage.personas import PersonasMixin
+from storage.sessions import SessionsMixin
+from storage.settings import Settings, resolve_settings
+from storage.users import UsersMixin
+
+FORMAT_VERSION = 1
+
+
+class Archive(
+    UsersMixin,
+    SessionsMixin,
+    ContextMixin,
+    PersonasMixin,
+    PanelsMixin,
+    DocumentsMixin,
+    MaintenanceMixin,
+):
+    """An open archive. Every method that touches the disk is a coroutine whose blocking work
+    runs in a worker thread; many archives (or processes) may share one folder safely.
+
+    ``archive = await Archive.open(path, create=True)``, or ``async with await
+    Archive.open(path) as archive``.
+    """
+
+    def __init__(self, root: Path, settings: Settings, info: ArchiveInfo | None) -> None:
+        super().__init__(root, settings)
+        self.info = info
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        settings: Settings | None = None,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Archive:
+        """Open the archive at ``path``.
+
+        A folder written by the original Flatfile Chat Database v2 (same layout, no
+        ``archive.json``) opens as it is. With ``create``, a missing or empty folder becomes a
+        new archive. Settings come from ``settings`` if given, else from defaults <
+        archive.json < environment < ``overrides``.
+        """
+        return await asyncio.to_thread(
+            cls._open_sync, Path(path), create, settings, environ, overrides
+        )
+
+    @classmethod
+    def _open_sync(
+        cls,
+        root: Path,
+        create: bool,
+        settings: Settings | None,
+        environ: Mapping[str, str] | None,
+        overrides: Mapping[str, Any] | None,
+    ) -> Archive:
+        root = root.expanduser().absolute()
+        info_path = root / ARCHIVE_JSON
+        if root.exists() and not root.is_dir():
+            raise NotAnArchiveError(root, "it is a file, not a folder")
+        info: ArchiveInfo | None = None
+        if info_path.exists():
+            raw_info = read_model(info_path, ArchiveInfo)
+            if (
+                not isinstance(raw_info.format_version, int)
+                or raw_info.format_version > FORMAT_VERSION
+            ):
+                raise UnsupportedFormatError(info_path, raw_info.format_version, FORMAT_VERSION)
+            info = raw_info
+        elif (root / USERS).is_dir() or (root / PERSONAS_GLOBAL).is_dir():
+            info = None  # the original system's v2 layout: readable as it is
+        elif create:
+            if root.exists() and any(not n.startswith(".") for n in os.listdir(root)):
+                raise NotAnArchiveError(
+                    root, "the folder is not empty and holds no archive; choose an empty folder"
+                )
+            make_dirs(root / USERS)
+            info = ArchiveInfo(format_version=FORMAT_VERSION)
+            write_model(info_path, info)
+        elif not root.exists():
+            raise NotAnArchiveError(root, "the folder does not exist")
+        else:
+            raise NotAnArchiveError(root, "no archive.json and no users/ folder")
+        if settings is None:
+            settings = resolve_settings(info.settings if info else {}, environ, overrides)
+        if os.access(root, os.W_OK):
+            remove_stale_temp_files(root)
+        return cls(root, settings, info)
+
+    @property
+    def format_version(self) -> int:
+        return self.info.format_version if self.info else FORMAT_VERSION
+
+    async def close(self) -> None:
+        """Nothing is buffered; closing only drops caches and listeners."""
+        self._session_cache.clear()
+
+    async def __aenter__(self) -> Archive:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"Archive({str(self.root)!r})"

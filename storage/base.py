@@ -1,0 +1,110 @@
+"""State shared by the parts of :class:`storage.archive.Archive`, and the sync→async bridge.
+
+Each part (users, sessions, messages, …) is a mixin whose public methods are written as plain
+blocking bodies and turned into coroutines by :func:`threaded`, so the event loop never touches
+the disk and each operation has exactly one body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from storage.errors import NotFoundError
+from storage.events import Change, ChangeBus
+from storage.files import read_model, write_model
+from storage.layout import Layout
+from storage.locks import Locks
+from storage.models import Session, UserProfile
+from storage.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+S = TypeVar("S", bound="ArchiveBase")
+
+
+def threaded(
+    fn: Callable[Concatenate[S, P], T],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """Run a blocking archive method in a worker thread; the caller awaits it."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, self, *args, **kwargs)
+
+    wrapper.sync = fn  # type: ignore[attr-defined]  # for other blocking code paths
+    return wrapper
+
+
+class ArchiveBase:
+    """Layout, locks, settings and the small caches every part uses."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+        self.layout = Layout(root)
+        self.locks = Locks(self.layout, settings.storage.lock_timeout)
+        self.changes = ChangeBus()
+        # session.json parsed once per (mtime, size): listing 10,000 sessions stays fast.
+        self._session_cache: dict[Path, tuple[int, int, Session]] = {}
+
+    # ------------------------------------------------------------------ users
+    def _user_exists(self, user_id: str) -> bool:
+        return self.layout.user_dir(user_id).is_dir()
+
+    def _require_user(self, user_id: str) -> Path:
+        folder = self.layout.user_dir(user_id)
+        if not folder.is_dir():
+            raise NotFoundError("user", user_id, self.layout.users_dir)
+        return folder
+
+    def _read_profile(self, user_id: str) -> UserProfile:
+        folder = self._require_user(user_id)
+        path = folder / "profile.json"
+        if not path.exists():
+            # Seed archives have users with sessions but no profile: show them as they are.
+            stat = folder.stat()
+            return UserProfile(
+                user_id=user_id, username=user_id, created_at=_mtime(stat), updated_at=_mtime(stat)
+            )
+        return read_model(path, UserProfile, user_id=user_id)
+
+    # --------------------------------------------------------------- sessions
+    def _session_path(self, user_id: str, session_id: str) -> Path:
+        path = self.layout.session_json(user_id, session_id)
+        if not path.exists():
+            self._require_user(user_id)
+            raise NotFoundError("session", session_id, path.parent.parent)
+        return path
+
+    def _read_session(self, user_id: str, session_id: str) -> Session:
+        path = self._session_path(user_id, session_id)
+        return self._load_session_file(path, user_id, session_id)
+
+    def _load_session_file(self, path: Path, user_id: str, session_id: str) -> Session:
+        stat = os.stat(path)
+        cached = self._session_cache.get(path)
+        if cached is not None and cached[0] == stat.st_mtime_ns and cached[1] == stat.st_size:
+            return cached[2]
+        session = read_model(path, Session, session_id=session_id, user_id=user_id)
+        self._session_cache[path] = (stat.st_mtime_ns, stat.st_size, session)
+        return session
+
+    def _write_session(self, session: Session) -> Session:
+        path = self.layout.session_json(session.user_id, session.session_id)
+        write_model(path, session)
+        self._session_cache.pop(path, None)
+        return session
+
+    def _emit(self, change: Change) -> None:
+        self.changes.emit(change)
+
+
+def _mtime(stat: os.stat_result) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
