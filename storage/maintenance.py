@@ -226,7 +226,9 @@ class _Checker:
             self.user(Path(entry.path), entry.name)
 
     def temp_files(self, folder: Path) -> None:
-        for entry in os.scandir(folder):
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+        for entry in entries:
             if not entry.is_file() or parse_temp_owner(entry.name) is None:
                 continue
             path = Path(entry.path)

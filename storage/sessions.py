@@ -143,7 +143,9 @@ class SessionsMixin(ArchiveBase):
     def _all_sessions(self, user_id: str) -> list[Session]:
         folder = self._require_user(user_id)
         found = []
-        for entry in os.scandir(folder):
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+        for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
                 continue
             path = Path(entry.path) / SESSION_JSON

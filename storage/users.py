@@ -127,10 +127,11 @@ class UsersMixin(ArchiveBase):
 
 
 def _has_session(folder: str) -> bool:
-    for entry in os.scandir(folder):
-        if entry.is_dir() and os.path.exists(os.path.join(entry.path, "session.json")):
-            return True
-    return False
+    with os.scandir(folder) as entries:
+        return any(
+            entry.is_dir() and os.path.exists(os.path.join(entry.path, "session.json"))
+            for entry in entries
+        )
 
 
 def _jsonable(update: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""Shared test setup: headless Qt, isolated XDG folders, the shared sample data, temp archives."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Qt: no display here or in CI, and never pick up another binding.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+_XDG = Path(tempfile.mkdtemp(prefix="flatchat-xdg-"))
+for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
+    (_XDG / _name).mkdir(mode=0o700, exist_ok=True)
+    os.environ[_name] = str(_XDG / _name)
+# Settings from the developer's shell must not leak into tests.
+for _name in [n for n in os.environ if n.startswith("FLATCHAT_")]:
+    del os.environ[_name]
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A file under ../shared/data/, or skip the test saying why."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared sample data not found at {path} (CI provides ../shared/data/)")
+    return path
+
+
+@pytest.fixture
+def archive_dir(tmp_path: Path) -> Path:
+    return tmp_path / "archive"
