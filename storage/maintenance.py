@@ -39,6 +39,7 @@ from storage.models import (
     UserProfile,
     utcnow,
 )
+from storage.sessions import MESSAGES_BYTES, _size
 
 log = logging.getLogger(__name__)
 
@@ -335,13 +336,14 @@ class _Checker:
         if self.repair:
             with self.archive.locks.session(session.user_id, session.session_id):
                 fresh = self.archive._read_session(session.user_id, session.session_id)
-                self.archive._write_session(
-                    fresh.model_copy(update={"message_count": log_.count()})
-                )
+                update = {"message_count": log_.count(), MESSAGES_BYTES: _size(log_.path)}
+                self.archive._write_session(fresh.model_copy(update=update))
             repaired = True
         self.add(
             path,
-            f"message_count is {session.message_count} but the log holds {actual} messages",
+            f"message_count is {session.message_count} but the log holds {actual} messages "
+            "(an interrupted append or an edit outside Flatchat; the next write or "
+            "verify --repair corrects it)",
             severity="warning",
             repaired=repaired,
         )

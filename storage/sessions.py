@@ -19,8 +19,17 @@ from storage.jsonl import JsonlLog
 from storage.layout import LEGACY_PERSONA_SUFFIX, MESSAGES, SESSION_JSON
 from storage.models import Message, PanelMessage, Session, SessionType, utcnow
 
+# A session.json field of ours: the byte size of messages.jsonl that message_count describes.
+MESSAGES_BYTES = "messages_bytes"
 SortKey = Literal["updated_at", "created_at", "title", "message_count"]
 ITER_BATCH = 256
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
 
 
 def _session_type(value: str | SessionType) -> str:
@@ -197,17 +206,30 @@ class SessionsMixin(ArchiveBase):
             records = [self._coerce(session, m) for m in messages]
             if not records:
                 return []
-            self._log(session).append(records, self.settings.storage.max_message_bytes)
-            self._write_session(
-                session.model_copy(
-                    update={
-                        "message_count": session.message_count + len(records),
-                        "updated_at": max(utcnow(), session.updated_at),
-                    }
-                )
-            )
+            log = self._log(session)
+            base = self._trusted_count(session, log)
+            log.append(records, self.settings.storage.max_message_bytes)
+            update = {
+                "message_count": base + len(records),
+                "updated_at": max(utcnow(), session.updated_at),
+                MESSAGES_BYTES: _size(log.path),
+            }
+            self._write_session(session.model_copy(update=update))
         self._emit(MessagesAppended(user_id, session_id, len(records)))
         return records
+
+    @staticmethod
+    def _trusted_count(session: Session, log: JsonlLog[Message]) -> int:
+        """session.json's message_count if it describes the log as it is now, else a recount.
+
+        session.json records the log's byte size with the count; another size means the count
+        is stale: an append interrupted between its two writes, another tool's edit, or an
+        archive of the original system (whose counts were often 0).
+        """
+        recorded = (session.model_extra or {}).get(MESSAGES_BYTES)
+        if isinstance(recorded, int) and recorded == _size(log.path):
+            return session.message_count
+        return log.count()
 
     @threaded
     def add_message(
@@ -327,11 +349,12 @@ class SessionsMixin(ArchiveBase):
             if not any(m.message_id == message_id for m in log.iter()):
                 raise NotFoundError("message", message_id, f"session {session_id}")
             kept = log.rewrite(transform)
-            self._write_session(
-                session.model_copy(
-                    update={"message_count": kept, "updated_at": max(utcnow(), session.updated_at)}
-                )
-            )
+            update = {
+                "message_count": kept,
+                "updated_at": max(utcnow(), session.updated_at),
+                MESSAGES_BYTES: _size(log.path),
+            }
+            self._write_session(session.model_copy(update=update))
         self._emit(MessagesRewritten(user_id, session_id))
 
     # ------------------------------------------------------------ branches

@@ -64,6 +64,8 @@ async def test_writing_to_a_copy_of_a_seed_archive(tmp_path: Path) -> None:
     await archive.add_message("markly2", sid, Message(role="user", content="new question"))
     after = await archive.get_all_messages("markly2", sid)
     assert after[:-1] == before and after[-1].content == "new question"
+    # The seed's stale message_count (0) is recounted by the first write.
+    assert (await archive.get_session("markly2", sid)).message_count == len(after)
     assert not (copy / "archive.json").exists()  # we never convert an archive behind its back
     await archive.delete_message("markly2", sid, before[0].message_id)
     assert before[0].message_id not in {
