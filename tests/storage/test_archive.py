@@ -39,8 +39,7 @@ async def test_seed_readme_basic_usage_in_our_terms(archive: Archive) -> None:
     # The original README: create_user, create_session, add_message, get_all_messages.
     await archive.create_user("alice", {"name": "Alice Smith"})
     session = await archive.create_session("alice", "My First Chat")
-    message = Message(role="user", content="Hello, how are you?",
-                      timestamp="2025-01-01T10:00:00")
+    message = Message(role="user", content="Hello, how are you?", timestamp="2025-01-01T10:00:00")
     await archive.add_message("alice", session.session_id, message)
     messages = await archive.get_all_messages("alice", session.session_id)
     assert len(messages) == 1 and messages[0].content == "Hello, how are you?"
@@ -69,7 +68,7 @@ async def test_opening_what_is_not_an_archive(tmp_path: Path) -> None:
         await Archive.open(tmp_path / "missing")
     (tmp_path / "stuff").mkdir()
     (tmp_path / "stuff" / "file.txt").write_text("x")
-    with pytest.raises(NotAnArchiveError, match="no archive.json"):
+    with pytest.raises(NotAnArchiveError, match=r"no archive\.json"):
         await Archive.open(tmp_path / "stuff")
     with pytest.raises(NotAnArchiveError, match="not empty"):
         await Archive.open(tmp_path / "stuff", create=True)
@@ -78,11 +77,13 @@ async def test_opening_what_is_not_an_archive(tmp_path: Path) -> None:
 async def test_archive_json_settings_and_environment(archive_dir: Path) -> None:
     archive_dir.mkdir()
     (archive_dir / "archive.json").write_text(
-        '{"format_version": 1, "settings": {"storage": {"max_message_bytes": 2048}}}')
+        '{"format_version": 1, "settings": {"storage": {"max_message_bytes": 2048}}}'
+    )
     archive = await Archive.open(archive_dir, environ={})
     assert archive.settings.storage.max_message_bytes == 2048
-    archive = await Archive.open(archive_dir,
-                                 environ={"FLATCHAT_STORAGE__MAX_MESSAGE_BYTES": "4096"})
+    archive = await Archive.open(
+        archive_dir, environ={"FLATCHAT_STORAGE__MAX_MESSAGE_BYTES": "4096"}
+    )
     assert archive.settings.storage.max_message_bytes == 4096
 
 
@@ -92,8 +93,7 @@ async def test_users_crud(archive: Archive) -> None:
     assert await archive.user_exists("ada") and not await archive.user_exists("bob")
     with pytest.raises(AlreadyExistsError, match="'ada'"):
         await archive.create_user("ada")
-    updated = await archive.update_user("ada", preferences={"lang": "en"},
-                                        metadata={"team": "x"})
+    updated = await archive.update_user("ada", preferences={"lang": "en"}, metadata={"team": "x"})
     assert updated.preferences == {"theme": "dark", "lang": "en"}
     assert updated.metadata == {"team": "x"}
     assert updated.created_at == created.created_at
@@ -141,12 +141,14 @@ async def test_sessions_crud_sort_and_paging(archive: Archive) -> None:
     await archive.add_message("ada", made[1].session_id, Message(role="user", content="x"))
     listed = await archive.list_sessions("ada")
     assert listed[0].session_id == made[1].session_id  # most recent activity first
-    assert [s.title for s in await archive.list_sessions("ada", 2, 1)] == \
-        [s.title for s in listed[1:3]]
+    assert [s.title for s in await archive.list_sessions("ada", 2, 1)] == [
+        s.title for s in listed[1:3]
+    ]
     by_title = await archive.list_sessions("ada", sort_by="title", descending=False)
     assert [s.title for s in by_title] == ["s0", "s1", "s2", "s3", "s4"]
-    updated = await archive.update_session("ada", made[0].session_id, title="renamed",
-                                           metadata={"pinned": True, "tags": ["a"]})
+    updated = await archive.update_session(
+        "ada", made[0].session_id, title="renamed", metadata={"pinned": True, "tags": ["a"]}
+    )
     assert updated.title == "renamed" and updated.metadata == {"pinned": True, "tags": ["a"]}
     updated = await archive.update_session("ada", made[0].session_id, metadata={"tags": []})
     assert updated.metadata == {"pinned": True, "tags": []}
@@ -162,8 +164,9 @@ async def test_session_types(archive: Archive) -> None:
     assert debate.session_type == "debate" and debate.session_id.startswith("debate_session_")
     with pytest.raises(InvalidIdError, match="session type"):
         await archive.create_session("ada", "x", "karaoke")
-    assert [s.session_id for s in await archive.list_sessions("ada", session_type="debate")] \
-        == [debate.session_id]
+    assert [s.session_id for s in await archive.list_sessions("ada", session_type="debate")] == [
+        debate.session_id
+    ]
 
 
 async def test_missing_user_or_session(archive: Archive) -> None:
@@ -190,8 +193,9 @@ async def test_all_means_all_and_pages(chat: Chat) -> None:
     session = await archive.get_session(user, sid)
     assert session.message_count == 75 and session.updated_at >= session.created_at
     assert [m async for m in archive.iter_messages(user, sid)] == batch
-    assert [m async for m in archive.iter_messages(user, sid, reverse=True, batch_size=7)] \
-        == batch[::-1]
+    assert [m async for m in archive.iter_messages(user, sid, reverse=True, batch_size=7)] == batch[
+        ::-1
+    ]
 
 
 async def test_add_many_is_one_line_per_message(chat: Chat) -> None:
@@ -202,8 +206,9 @@ async def test_add_many_is_one_line_per_message(chat: Chat) -> None:
 
 
 async def test_message_too_large_writes_nothing(archive_dir: Path) -> None:
-    archive = await Archive.open(archive_dir, create=True,
-                                 overrides={"storage": {"max_message_bytes": 2048}})
+    archive = await Archive.open(
+        archive_dir, create=True, overrides={"storage": {"max_message_bytes": 2048}}
+    )
     await archive.create_user("ada")
     sid = (await archive.create_session("ada", "t")).session_id
     await archive.add_message("ada", sid, Message(role="user", content="small"))
@@ -216,8 +221,9 @@ async def test_message_too_large_writes_nothing(archive_dir: Path) -> None:
 
 async def test_edit_and_delete(chat: Chat) -> None:
     archive, user, sid = chat
-    msgs = await archive.add_messages(user, sid, [Message(role="user", content=f"m{i}",
-                                                          metadata={"k": i}) for i in range(5)])
+    msgs = await archive.add_messages(
+        user, sid, [Message(role="user", content=f"m{i}", metadata={"k": i}) for i in range(5)]
+    )
     edited = await archive.edit_message(user, sid, msgs[2].message_id, content="changed")
     assert edited.content == "changed" and edited.metadata["k"] == 2
     assert "edited_at" in edited.metadata
@@ -248,8 +254,9 @@ async def test_branches(chat: Chat) -> None:
 
 async def test_compaction_round_trip(chat: Chat) -> None:
     archive, user, sid = chat
-    msgs = await archive.add_messages(user, sid, [Message(role="user", content=f"m{i}" * 50)
-                                                  for i in range(300)])
+    msgs = await archive.add_messages(
+        user, sid, [Message(role="user", content=f"m{i}" * 50) for i in range(300)]
+    )
     assert await archive.compact_session(user, sid)
     folder = archive.layout.session_dir(user, sid)
     assert (folder / "messages.jsonl.zst").exists() and not (folder / "messages.jsonl").exists()
@@ -276,15 +283,22 @@ async def test_situational_context_and_history(chat: Chat) -> None:
     assert await archive.get_context(user, sid) is None
     base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for i in range(3):
-        ctx = SituationalContext(summary=f"v{i}", key_points=["k"], entities={"t": ["x"]},
-                                 confidence=0.5, timestamp=base + dt.timedelta(hours=i))
+        ctx = SituationalContext(
+            summary=f"v{i}",
+            key_points=["k"],
+            entities={"t": ["x"]},
+            confidence=0.5,
+            timestamp=base + dt.timedelta(hours=i),
+        )
         await archive.update_context(user, sid, ctx)
         await archive.save_context_snapshot(user, sid)
     assert (await archive.get_context(user, sid)).summary == "v2"
     history = await archive.get_context_history(user, sid)
     assert [c.summary for c in history] == ["v2", "v1", "v0"]
-    assert [c.summary for c in await archive.get_context_history(user, sid, limit=2)] == \
-        ["v2", "v1"]
+    assert [c.summary for c in await archive.get_context_history(user, sid, limit=2)] == [
+        "v2",
+        "v1",
+    ]
     with pytest.raises(ValueError, match="confidence"):
         await archive.update_context(user, sid, {"summary": "x", "confidence": 3})
 
@@ -314,17 +328,34 @@ async def test_panels(archive: Archive) -> None:
     panel = await archive.create_panel("ada", ["optimist", "skeptic"], "expert_panel", "Q")
     assert panel.is_panel and panel.participants == ["optimist", "skeptic"]
     assert panel.panel_type == "expert_panel"
-    first = await archive.add_panel_message("ada", panel.session_id, PanelMessage(
-        role="optimist", persona_id="optimist", content="Yes!", consensus_level=0.7))
-    await archive.add_panel_message("ada", panel.session_id, {
-        "role": "skeptic", "persona_id": "skeptic", "content": "No.",
-        "response_to": first.message_id})
+    first = await archive.add_panel_message(
+        "ada",
+        panel.session_id,
+        PanelMessage(role="optimist", persona_id="optimist", content="Yes!", consensus_level=0.7),
+    )
+    await archive.add_panel_message(
+        "ada",
+        panel.session_id,
+        {
+            "role": "skeptic",
+            "persona_id": "skeptic",
+            "content": "No.",
+            "response_to": first.message_id,
+        },
+    )
     got = await archive.get_panel_messages("ada", panel.session_id)
     assert [m.persona_id for m in got] == ["optimist", "skeptic"]
     assert isinstance(got[1], PanelMessage) and got[1].response_to == first.message_id
-    await archive.save_panel_insight("ada", panel.session_id, PanelInsight(
-        panel_id=panel.session_id, type="conclusion", content="Maybe",
-        supporting_messages=[first.message_id]))
+    await archive.save_panel_insight(
+        "ada",
+        panel.session_id,
+        PanelInsight(
+            panel_id=panel.session_id,
+            type="conclusion",
+            content="Maybe",
+            supporting_messages=[first.message_id],
+        ),
+    )
     insights = await archive.get_panel_insights("ada", panel.session_id)
     assert [i.content for i in insights] == ["Maybe"]
     assert [p.session_id for p in await archive.list_panels("ada")] == [panel.session_id]
@@ -356,8 +387,9 @@ async def test_documents(chat: Chat) -> None:
 
 
 async def test_document_size_limit(archive_dir: Path) -> None:
-    archive = await Archive.open(archive_dir, create=True,
-                                 settings=Settings.model_validate({"document": {"max_bytes": 10}}))
+    archive = await Archive.open(
+        archive_dir, create=True, settings=Settings.model_validate({"document": {"max_bytes": 10}})
+    )
     await archive.create_user("ada")
     with pytest.raises(DocumentTooLargeError, match="11 bytes, over the limit of 10"):
         await archive.save_document("ada", b"x" * 11, "big.txt")
@@ -438,14 +470,15 @@ async def test_verify_repair(chat: Chat) -> None:
 
 
 async def test_read_only_filesystem_surfaces_as_read_only_error(
-        archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     def refuse(src: object, dst: object) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(ReadOnlyArchiveError, match="archive is read-only, cannot write .*profile"):
+    with pytest.raises(ReadOnlyArchiveError, match=r"archive is read-only, cannot write .*profile"):
         await archive.create_user("ada")
     monkeypatch.undo()
     # Nothing half-written is left behind: no profile, no temp file.

@@ -36,7 +36,8 @@ def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> in
 
 @pytest.mark.parametrize("compacted", [False, True], ids=["plain", "zstd"])
 def test_forward_backward_pages_and_count_agree(
-        tmp_path: Path, block: int, compacted: bool) -> None:
+    tmp_path: Path, block: int, compacted: bool
+) -> None:
     texts = [f"message {i} " + "x" * (i * 7 % 50) for i in range(120)]
     log, messages = make(tmp_path, texts)
     if compacted:
@@ -55,10 +56,12 @@ def test_forward_backward_pages_and_count_agree(
 
 
 @settings(max_examples=60, deadline=None)
-@given(texts=st.lists(contents, min_size=1, max_size=12), cut=st.integers(min_value=0),
-       extra=contents)
+@given(
+    texts=st.lists(contents, min_size=1, max_size=12), cut=st.integers(min_value=0), extra=contents
+)
 def test_torn_tail_is_ignored_and_cut_before_the_next_append(
-        texts: list[str], cut: int, extra: str) -> None:
+    texts: list[str], cut: int, extra: str
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log, messages = make(Path(tmp), texts)
         data = log.path.read_bytes()
@@ -80,7 +83,8 @@ def test_torn_tail_is_ignored_and_cut_before_the_next_append(
 
 
 def test_bad_middle_line_is_reported_with_line_number_and_skipped(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     log, messages = make(tmp_path, ["a", "b", "c"])
     lines = log.path.read_bytes().split(b"\n")
     lines[1] = b'{"role": '
@@ -102,11 +106,13 @@ def test_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
 
 
 def test_too_large_message_writes_nothing(tmp_path: Path) -> None:
-    log, messages = make(tmp_path, ["a"])
+    log, _messages = make(tmp_path, ["a"])
     before = log.path.read_bytes()
     with pytest.raises(MessageTooLargeError, match="over the limit of 1,024 bytes") as info:
-        log.append([Message(role="user", content="ok"), Message(role="user", content="x" * 2000)],
-                   max_bytes=1024)
+        log.append(
+            [Message(role="user", content="ok"), Message(role="user", content="x" * 2000)],
+            max_bytes=1024,
+        )
     assert info.value.limit == 1024 and info.value.size > 2000
     assert log.path.read_bytes() == before
 
@@ -123,18 +129,19 @@ def test_appending_to_a_compacted_log_decompacts_it(tmp_path: Path) -> None:
 def test_compacted_file_is_plain_zstd(tmp_path: Path) -> None:
     import zstandard
 
-    log, messages = make(tmp_path, ["a" * 100] * 50)
+    log, _messages = make(tmp_path, ["a" * 100] * 50)
     plain = log.path.read_bytes()
     log.compact()
     # Any zstd tool reads it: the seek table is a skippable frame.
     reader = zstandard.ZstdDecompressor().stream_reader(
-        log.zst_path.read_bytes(), read_across_frames=True)
+        log.zst_path.read_bytes(), read_across_frames=True
+    )
     assert reader.read() == plain
     assert log.zst_path.stat().st_size < len(plain) / 5
 
 
 def test_rewrite_keeps_unreadable_lines(tmp_path: Path) -> None:
-    log, messages = make(tmp_path, ["a", "b", "c"])
+    log, _messages = make(tmp_path, ["a", "b", "c"])
     lines = log.path.read_bytes().split(b"\n")
     lines[1] = b"not json"
     log.path.write_bytes(b"\n".join(lines))

@@ -20,8 +20,12 @@ WORKER = Path(__file__).with_name("worker.py")
 
 
 def spawn(*args: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_all(procs: list[subprocess.Popen[str]], timeout: float = 300) -> None:
@@ -47,8 +51,11 @@ def test_four_processes_append_2000_messages(archive_dir: Path) -> None:
         assert len(messages) == 2000
         assert len({m.message_id for m in messages}) == 2000
         for i in range(4):  # each writer's messages keep their order
-            mine = [int(m.message_id.split("-")[1]) for m in messages
-                    if m.message_id.startswith(f"p{i}-")]
+            mine = [
+                int(m.message_id.split("-")[1])
+                for m in messages
+                if m.message_id.startswith(f"p{i}-")
+            ]
             assert mine == list(range(500))
         assert (await archive.get_session("ada", sid)).message_count == 2000
         path = archive.layout.session_dir("ada", sid) / "messages.jsonl"
@@ -61,8 +68,10 @@ def test_four_processes_append_2000_messages(archive_dir: Path) -> None:
 @pytest.mark.slow
 def test_concurrent_metadata_updates_lose_nothing(archive_dir: Path) -> None:
     sid = asyncio.run(_setup(archive_dir))
-    wait_all([spawn(archive_dir, "metadata", "ada", sid, 50, f"p{i}") for i in range(4)]
-             + [spawn(archive_dir, "append", "ada", sid, 100, "w")])
+    wait_all(
+        [spawn(archive_dir, "metadata", "ada", sid, 50, f"p{i}") for i in range(4)]
+        + [spawn(archive_dir, "append", "ada", sid, 100, "w")]
+    )
 
     async def check() -> None:
         archive = await Archive.open(archive_dir)
@@ -87,25 +96,33 @@ def test_sigkill_at_random_moments_50_times(archive_dir: Path) -> None:
         assert proc.returncode == -signal.SIGKILL, err
         acked |= {line.split()[1] for line in out.splitlines() if line.startswith("ack ")}
 
-        async def check() -> None:
+        async def check(round_: int, acked: set[str]) -> None:
             archive = await Archive.open(archive_dir)
             report = await archive.verify()
             assert report.ok, report.problems
             for p in report.problems:
                 # Only the marks of an interrupted write: never a corrupt record.
                 assert p.severity == "warning", p
-                assert p.problem.startswith(("torn last line", "last line has no newline",
-                                             "leftover temp file", "message_count is",
-                                             "both messages.jsonl")), p
+                assert p.problem.startswith(
+                    (
+                        "torn last line",
+                        "last line has no newline",
+                        "leftover temp file",
+                        "message_count is",
+                        "both messages.jsonl",
+                    )
+                ), p
                 problems_seen.add(p.problem.split(" (")[0].split(":")[0])
             present = {m.message_id for m in await archive.get_all_messages("ada", sid)}
             missing = acked - present
-            assert not missing, f"round {round_}: acknowledged messages lost: {sorted(missing)[:5]}"
+            assert not missing, f"round {round_}: acknowledged messages lost: {sorted(missing)}"
             if rng.random() < 0.3:
                 await archive.verify(repair=True)  # repairs must not lose anything either
 
-        asyncio.run(check())
+        asyncio.run(check(round_, acked))
     assert len(acked) > 200  # the chaos really ran
-    print(f"{len(acked)} acknowledged messages survived; interrupted-write marks seen: "
-          f"{sorted(problems_seen)}")
+    print(
+        f"{len(acked)} acknowledged messages survived; interrupted-write marks seen: "
+        f"{sorted(problems_seen)}"
+    )
     assert os.path.exists(archive_dir / "archive.json")

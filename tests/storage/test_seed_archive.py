@@ -18,8 +18,10 @@ async def test_complex_data_users_sessions_panel_and_personas() -> None:
     assert [u.user_id for u in await archive.list_users()] == ["markly2"]
     sessions = await archive.list_sessions("markly2")
     assert {s.session_id for s in sessions} == {
-        "chat_session_20250811_213534_522068", "chat_session_20250811_213649_411156",
-        "panel_session_76e50845"}
+        "chat_session_20250811_213534_522068",
+        "chat_session_20250811_213649_411156",
+        "panel_session_76e50845",
+    }
     panel = await archive.get_session("markly2", "panel_session_76e50845")
     assert panel.is_panel and panel.participants == ["jake_thompson", "marcus_chen"]
     messages = await archive.get_all_messages("markly2", "panel_session_76e50845")
@@ -69,4 +71,5 @@ async def test_writing_to_a_copy_of_a_seed_archive(tmp_path: Path) -> None:
     assert not (copy / "archive.json").exists()  # we never convert an archive behind its back
     await archive.delete_message("markly2", sid, before[0].message_id)
     assert before[0].message_id not in {
-        m.message_id for m in await archive.get_all_messages("markly2", sid)}
+        m.message_id for m in await archive.get_all_messages("markly2", sid)
+    }

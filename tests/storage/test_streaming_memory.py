@@ -21,15 +21,25 @@ async def build(root: Path) -> str:
     sid = (await archive.create_session("ada", "huge")).session_id
     filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 3
     for start in range(0, N, 5000):
-        await archive.add_messages("ada", sid, [
-            Message(role="user" if i % 2 else "assistant", content=f"{i} {filler}")
-            for i in range(start, start + 5000)])
+        await archive.add_messages(
+            "ada",
+            sid,
+            [
+                Message(role="user" if i % 2 else "assistant", content=f"{i} {filler}")
+                for i in range(start, start + 5000)
+            ],
+        )
     return sid
 
 
 def probe(root: Path, sid: str, mode: str) -> tuple[int, int]:
-    out = subprocess.run([sys.executable, str(PROBE), str(root), "ada", sid, mode],
-                         capture_output=True, text=True, check=True, timeout=600).stdout
+    out = subprocess.run(
+        [sys.executable, str(PROBE), str(root), "ada", sid, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
     seen, growth_kib = map(int, out.split())
     return seen, growth_kib
 
@@ -45,8 +55,10 @@ def test_streaming_200k_messages_keeps_memory_flat(archive_dir: Path) -> None:
     assert seen == N
     seen, everything = probe(archive_dir, sid, "all")
     assert seen == N
-    print(f"file {size_mib:.0f} MiB; peak RSS growth: forward {forward / 1024:.1f} MiB, "
-          f"backward {backward / 1024:.1f} MiB, get_all_messages {everything / 1024:.0f} MiB")
+    print(
+        f"file {size_mib:.0f} MiB; peak RSS growth: forward {forward / 1024:.1f} MiB, "
+        f"backward {backward / 1024:.1f} MiB, get_all_messages {everything / 1024:.0f} MiB"
+    )
     # Streaming holds a batch of messages and a 1 MiB block, whatever the session's size;
     # loading everything is the contrast that shows the probe can see growth.
     assert forward < 24 * 1024

@@ -22,8 +22,9 @@ from storage import Archive, Message
 
 async def append(archive: Archive, user: str, session: str, count: int, tag: str) -> None:
     for i in range(count):
-        await archive.add_message(user, session, Message(
-            message_id=f"{tag}-{i}", role="user", content=f"{tag} says {i}"))
+        await archive.add_message(
+            user, session, Message(message_id=f"{tag}-{i}", role="user", content=f"{tag} says {i}")
+        )
 
 
 async def metadata(archive: Archive, user: str, session: str, count: int, tag: str) -> None:
@@ -40,23 +41,34 @@ async def chaos(archive: Archive, user: str, session: str, seed: int) -> None:
         if action < 0.55:
             n += 1
             mid = f"s{seed}-{n}"
-            await archive.add_message(user, session, Message(
-                message_id=mid, role="user", content=f"{mid} " + "x" * rng.randint(0, 3000)))
+            await archive.add_message(
+                user,
+                session,
+                Message(
+                    message_id=mid, role="user", content=f"{mid} " + "x" * rng.randint(0, 3000)
+                ),
+            )
             acked.append(mid)
             print(f"ack {mid}", flush=True)
         elif action < 0.7:
             batch = []
             for _ in range(rng.randint(2, 20)):
                 n += 1
-                batch.append(Message(message_id=f"s{seed}-{n}", role="assistant",
-                                     content="y" * rng.randint(0, 500)))
+                batch.append(
+                    Message(
+                        message_id=f"s{seed}-{n}",
+                        role="assistant",
+                        content="y" * rng.randint(0, 500),
+                    )
+                )
             await archive.add_messages(user, session, batch)
             for m in batch:
                 acked.append(m.message_id)
                 print(f"ack {m.message_id}", flush=True)
         elif action < 0.85 and acked:
-            await archive.edit_message(user, session, rng.choice(acked),
-                                       content=f"edited {rng.random()}")
+            await archive.edit_message(
+                user, session, rng.choice(acked), content=f"edited {rng.random()}"
+            )
         elif action < 0.95:
             await archive.update_session(user, session, metadata={"n": n})
         else:
