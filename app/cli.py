@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from app.wiring import open_services
 from storage import Archive, StorageError
 from storage.models import Record
 
@@ -129,8 +130,9 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     if not args.archive:
         raise _UsageError("no archive: pass --archive DIR or set FLATCHAT_ARCHIVE")
     overrides = _parse_overrides(args.settings)
-    archive = await Archive.open(args.archive, create=args.command == "init", overrides=overrides)
-    async with archive:
+    services = await open_services(args.archive, create=args.command == "init",
+                                   overrides=overrides)
+    async with services.resolve(Archive) as archive:
         handler = _COMMANDS[args.command]
         return await handler(archive, args, out)
 
