@@ -130,8 +130,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     if not args.archive:
         raise _UsageError("no archive: pass --archive DIR or set FLATCHAT_ARCHIVE")
     overrides = _parse_overrides(args.settings)
-    services = await open_services(args.archive, create=args.command == "init",
-                                   overrides=overrides)
+    services = await open_services(args.archive, create=args.command == "init", overrides=overrides)
     async with services.resolve(Archive) as archive:
         handler = _COMMANDS[args.command]
         return await handler(archive, args, out)

@@ -24,8 +24,7 @@ async def open_services(
 ) -> Registry:
     """Open the archive (settings: defaults < archive.json < environment < ``overrides``) and
     return the registry holding it and its settings."""
-    archive = await Archive.open(archive_path, create=create, overrides=overrides,
-                                 environ=environ)
+    archive = await Archive.open(archive_path, create=create, overrides=overrides, environ=environ)
     registry = Registry()
     registry.register_instance(Settings, archive.settings)
     registry.register_instance(Archive, archive)

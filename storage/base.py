@@ -12,7 +12,7 @@ import functools
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from storage.errors import NotFoundError
 from storage.events import Change, ChangeBus
@@ -37,7 +37,7 @@ def threaded(
         return await asyncio.to_thread(fn, self, *args, **kwargs)
 
     wrapper.sync = fn  # type: ignore[attr-defined]  # for other blocking code paths
-    return wrapper
+    return cast(Callable[Concatenate[S, P], Coroutine[Any, Any, T]], wrapper)
 
 
 class ArchiveBase:

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Generic, TypeVar
+from typing import IO, Generic, Protocol, TypeVar
 
 import orjson
 import zstandard
@@ -38,6 +38,11 @@ _SKIPPABLE_SEEK_MAGIC = 0x184D2A5E
 _SEEKABLE_FOOTER_MAGIC = 0x8F92EAB1
 
 R = TypeVar("R", bound=Record)
+
+
+class _Seekable(Protocol):
+    def seek(self, pos: int, whence: int = 0, /) -> object: ...
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def _forward(fh: IO[bytes], start: int = 0) -> Iterator[RawLine]:
         yield RawLine(pending, False, pos)
 
 
-def _backward(fh: IO[bytes], size: int) -> Iterator[RawLine]:
+def _backward(fh: _Seekable, size: int) -> Iterator[RawLine]:
     end = size
     carry = b""
     first = True
@@ -95,7 +100,7 @@ def _backward(fh: IO[bytes], size: int) -> Iterator[RawLine]:
         yield RawLine(carry, not first, 0)
 
 
-def _seek_table(fh: IO[bytes], size: int) -> list[tuple[int, int]] | None:
+def _seek_table(fh: _Seekable, size: int) -> list[tuple[int, int]] | None:
     """[(compressed_offset, compressed_size)] per frame, from the seekable-format table."""
     if size < 17:
         return None
@@ -160,7 +165,7 @@ class JsonlLog(Generic[R]):
                 reader = zstandard.ZstdDecompressor().stream_reader(
                     fh, read_across_frames=True, closefd=True
                 )
-                return reader, None  # type: ignore[return-value]
+                return reader, None
             return fh, os.fstat(fh.fileno()).st_size
         return None
 
@@ -500,10 +505,11 @@ class _BytesReader:
         self._data = data
         self._pos = 0
 
-    def seek(self, pos: int) -> None:
+    def seek(self, pos: int, whence: int = 0, /) -> int:
         self._pos = pos
+        return pos
 
-    def read(self, n: int) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:
         out = self._data[self._pos : self._pos + n]
         self._pos += len(out)
         return out

@@ -100,6 +100,7 @@ class SessionsMixin(ArchiveBase):
     @threaded
     def update_session(
         self,
+        /,
         user_id: str,
         session_id: str,
         *,
@@ -188,7 +189,7 @@ class SessionsMixin(ArchiveBase):
                 folder / name for name in os.listdir(folder) if name.endswith(LEGACY_PERSONA_SUFFIX)
             )
 
-        return JsonlLog(folder / MESSAGES, model, legacy_paths=legacy)  # type: ignore[arg-type]
+        return JsonlLog(folder / MESSAGES, model, legacy_paths=legacy)
 
     def _coerce(self, session: Session, message: Message | dict[str, Any]) -> Message:
         model = PanelMessage if session.is_panel else Message
@@ -303,6 +304,7 @@ class SessionsMixin(ArchiveBase):
     @threaded
     def edit_message(
         self,
+        /,
         user_id: str,
         session_id: str,
         message_id: str,
@@ -404,7 +406,5 @@ class SessionsMixin(ArchiveBase):
         return [m for m in order if m not in has_child]
 
     async def set_active_leaf(self, user_id: str, session_id: str, leaf_id: str) -> Session:
-        await self.get_message(user_id, session_id, leaf_id)  # type: ignore[attr-defined]
-        return await self.update_session(  # type: ignore[no-any-return]
-            user_id, session_id, metadata={"active_leaf_id": leaf_id}
-        )
+        await self.get_message(user_id, session_id, leaf_id)
+        return await self.update_session(user_id, session_id, metadata={"active_leaf_id": leaf_id})

@@ -62,10 +62,11 @@ def test_stats_json(filled: tuple[Path, str]) -> None:
 def test_sessions_newest_first(filled: tuple[Path, str]) -> None:
     root, newest = filled
     code, out = run("--archive", str(root), "sessions", "--user", "ada", "--json")
+    assert code == 0
     sessions = json.loads(out)
     assert [s["title"] for s in sessions] == ["Newer", "Older"]
     assert sessions[0]["session_id"] == newest
-    code, out = run("--archive", str(root), "sessions", "--user", "ada")
+    _code, out = run("--archive", str(root), "sessions", "--user", "ada")
     assert out.index("Newer") < out.index("Older")
 
 
@@ -107,8 +108,8 @@ def test_compact(filled: tuple[Path, str]) -> None:
     assert json.loads(out) == {"compacted": [{"user": "ada", "session": sid}]}
     assert (root / "users" / "ada" / sid / "messages.jsonl.zst").exists()
     code, out = run("--archive", str(root), "show", "--user", "ada", sid, "--json")
-    assert len(json.loads(out)["messages"]) == 2
-    code, out = run("--archive", str(root), "compact", "--idle-days", "0")
+    assert code == 0 and len(json.loads(out)["messages"]) == 2
+    _code, out = run("--archive", str(root), "compact", "--idle-days", "0")
     assert "0 sessions compacted" in out
 
 

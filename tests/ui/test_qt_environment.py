@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtGui import QFontInfo, QFontMetrics  # noqa: E402
-from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
+from PySide6.QtGui import QFontInfo, QFontMetrics
+from PySide6.QtWidgets import QApplication, QLabel
 
 
 def test_offscreen_platform_with_real_fonts(qtbot: object, tmp_path: Path) -> None:
