@@ -37,7 +37,30 @@ from storage.ids import MAX_ID_LENGTH, validate_id
 from storage.layout import DOCUMENTS_META
 from storage.models import DocumentRecord, utcnow
 
+# Our own table first: mimetypes' answer depends on the system's tables (.md especially), and
+# the same file must get the same record on every machine.
+_MIME_BY_SUFFIX = {
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".json": "application/json",
+    ".jsonl": "application/jsonl",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".py": "text/x-python",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def guess_mime_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return (
+        _MIME_BY_SUFFIX.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    )
 
 
 def slug(name: str) -> str:
@@ -118,9 +141,7 @@ class DocumentsMixin(ArchiveBase):
                 doc_id=doc_id,
                 filename=doc_id,
                 original_name=original_name,
-                mime_type=mime_type
-                or mimetypes.guess_type(original_name)[0]
-                or "application/octet-stream",
+                mime_type=mime_type or guess_mime_type(original_name),
                 size=len(data),
                 sha256=digest,
                 uploaded_at=utcnow(),

@@ -92,10 +92,14 @@ class MaintenanceMixin(ArchiveBase):
         """Counts over the whole archive (messages are counted in the logs, not trusted from
         session.json, which archives of the original system left stale)."""
         users = sessions = messages = documents = panels = size = 0
+        # Global personas plus every user's own (list_personas() alone lists the global ones).
+        personas = len(self.list_personas.sync(self))  # type: ignore[attr-defined]
         for user in self.list_users.sync(self):  # type: ignore[attr-defined]
             users += 1
             user_dir = self.layout.user_dir(user.user_id)
             documents += _count_docs(user_dir / DOCUMENTS)
+            if (user_dir / PERSONAS).is_dir():
+                personas += sum(1 for p in (user_dir / PERSONAS).glob("*.json"))
             for session in self._all_sessions(user.user_id):  # type: ignore[attr-defined]
                 sessions += 1
                 panels += session.is_panel
@@ -103,7 +107,6 @@ class MaintenanceMixin(ArchiveBase):
                 documents += _count_docs(
                     self.layout.session_dir(user.user_id, session.session_id) / DOCUMENTS
                 )
-        personas = len(self.list_personas.sync(self))  # type: ignore[attr-defined]
         for folder, _dirs, files in os.walk(self.root):
             for name in files:
                 try:

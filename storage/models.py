@@ -102,7 +102,7 @@ class Message(Record):
 
 class PanelMessage(Message):
     _omit_if_none: ClassVar[frozenset[str]] = frozenset(
-        {"parent_id", "response_to", "consensus_level"}
+        {"parent_id", "persona_id", "response_to", "consensus_level"}
     )
 
     persona_id: str | None = None

@@ -23,6 +23,7 @@ class PanelsMixin(ArchiveBase):
         title: str = "",
         *,
         metadata: dict[str, Any] | None = None,
+        session_id: str | None = None,
     ) -> Session:
         """A panel session; every participant must be a persona of the user or a global one."""
         try:
@@ -38,7 +39,7 @@ class PanelsMixin(ArchiveBase):
             self._find_persona(persona_id, user_id)  # type: ignore[attr-defined]
         meta = {**(metadata or {}), "participants": list(participants), "panel_type": kind}
         return self._create_session(  # type: ignore[attr-defined,no-any-return]
-            user_id, title or "Panel", SessionType.PANEL.value, meta, None
+            user_id, title or "Panel", SessionType.PANEL.value, meta, session_id
         )
 
     def _panel(self, user_id: str, panel_id: str) -> Session:

@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,7 +200,7 @@ class SessionsMixin(ArchiveBase):
         return message
 
     def _append(
-        self, user_id: str, session_id: str, messages: list[Message | dict[str, Any]]
+        self, user_id: str, session_id: str, messages: Sequence[Message | dict[str, Any]]
     ) -> list[Message]:
         with self.locks.session(user_id, session_id):
             session = self._read_session(user_id, session_id)
@@ -241,7 +241,7 @@ class SessionsMixin(ArchiveBase):
 
     @threaded
     def add_messages(
-        self, user_id: str, session_id: str, messages: list[Message | dict[str, Any]]
+        self, user_id: str, session_id: str, messages: Sequence[Message | dict[str, Any]]
     ) -> list[Message]:
         """Append many messages with one lock, one write and one fsync."""
         return self._append(user_id, session_id, list(messages))
