@@ -56,6 +56,7 @@ import resource
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -657,7 +658,8 @@ def markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         "# Flatchat storage vs SQLite",
         "",
         f"{meta['messages']:,} messages in the big session, {meta['sessions']:,} sessions; "
-        f"{meta['started_at']}; Python {meta['python']}, SQLite {meta['sqlite']}, "
+        f"{meta['started_at']}; storage at {meta['revision'] or 'unknown revision'}; "
+        f"Python {meta['python']}, SQLite {meta['sqlite']}, "
         f"{meta['platform']}, {meta['cpus']} CPUs; scratch data under `{meta['workdir_parent']}`.",
         "",
         "Times in ms. Ratio = SQLite p50 / Flatchat p50 (> 1: Flatchat is faster).",
@@ -687,6 +689,21 @@ def markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def storage_revision() -> str | None:
+    """The commit whose storage/ is measured, with "-dirty" if storage/ has local changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "storage")
+    except (OSError, subprocess.CalledProcessError):  # not a checkout, or no git
+        return None
+    return head + ("-dirty" if dirty else "")
 
 
 def peak_rss_mb() -> float:
@@ -732,6 +749,7 @@ async def amain(args: argparse.Namespace) -> int:
     log.info("scratch folder %s", workdir)
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    revision = storage_revision()
     archive = await Archive.open(workdir / "flatchat", create=True)
     sql = SqliteStore(workdir / "sqlite.db")
     try:
@@ -744,6 +762,7 @@ async def amain(args: argparse.Namespace) -> int:
             "workdir": str(workdir),
             "workdir_parent": str(workdir.parent),
             "started_at": started_at,
+            "revision": revision,
             "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version,
             "platform": platform.platform(terse=True),
