@@ -50,7 +50,9 @@ class ArchiveBase:
         self.locks = Locks(self.layout, settings.storage.lock_timeout)
         self.changes = ChangeBus()
         # session.json parsed once per (mtime, size): listing 10,000 sessions stays fast.
-        self._session_cache: dict[Path, tuple[int, int, Session]] = {}
+        # Keyed by the path as a string; the inode catches a same-size rewrite within one
+        # mtime tick on file systems with coarse timestamps.
+        self._session_cache: dict[str, tuple[int, int, int, Session]] = {}
 
     # ------------------------------------------------------------------ users
     def _user_exists(self, user_id: str) -> bool:
@@ -83,21 +85,22 @@ class ArchiveBase:
 
     def _read_session(self, user_id: str, session_id: str) -> Session:
         path = self._session_path(user_id, session_id)
-        return self._load_session_file(path, user_id, session_id)
+        return self._load_session_file(str(path), user_id, session_id)
 
-    def _load_session_file(self, path: Path, user_id: str, session_id: str) -> Session:
+    def _load_session_file(self, path: str, user_id: str, session_id: str) -> Session:
         stat = os.stat(path)
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         cached = self._session_cache.get(path)
-        if cached is not None and cached[0] == stat.st_mtime_ns and cached[1] == stat.st_size:
-            return cached[2]
-        session = read_model(path, Session, session_id=session_id, user_id=user_id)
-        self._session_cache[path] = (stat.st_mtime_ns, stat.st_size, session)
+        if cached is not None and cached[:3] == key:
+            return cached[3]
+        session = read_model(Path(path), Session, session_id=session_id, user_id=user_id)
+        self._session_cache[path] = (*key, session)
         return session
 
     def _write_session(self, session: Session) -> Session:
         path = self.layout.session_json(session.user_id, session.session_id)
         write_model(path, session)
-        self._session_cache.pop(path, None)
+        self._session_cache.pop(str(path), None)
         return session
 
     def _emit(self, change: Change) -> None:

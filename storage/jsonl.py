@@ -213,8 +213,8 @@ class JsonlLog(Generic[R]):
     # ---------------------------------------------------------------- parsing
     def _parse(self, raw: RawLine, line_no: int | None) -> R | None:
         try:
-            return self.model.model_validate_json(raw.data)
-        except ValidationError as exc:
+            return _decode(self.model, raw.data)
+        except _BAD_LINE as exc:
             if not raw.terminated:
                 log.info("skipping torn last line of %s (%d bytes)", self.path, len(raw.data))
                 return None
@@ -318,8 +318,8 @@ class JsonlLog(Generic[R]):
             if not raw.data.strip():
                 continue
             try:
-                self.model.model_validate_json(raw.data)
-            except ValidationError as exc:
+                _decode(self.model, raw.data)
+            except _BAD_LINE as exc:
                 if raw.terminated:
                     found.append(LineProblem(shown, line_no, raw.offset, _short(exc)))
                 else:
@@ -347,23 +347,24 @@ class JsonlLog(Generic[R]):
         return found
 
     # ---------------------------------------------------------------- writing (lock held)
-    def encode(self, records: list[R], max_bytes: int | None) -> bytes:
+    def encode(self, records: list[R], max_bytes: int | None) -> list[bytes]:
+        """Each record's line (without newline); all checked before anything is written."""
         lines = []
         for record in records:
             line = record.to_json()
             if max_bytes is not None and len(line) > max_bytes:
                 raise MessageTooLargeError(len(line), max_bytes, _record_key(record))
             lines.append(line)
-        return b"\n".join(lines) + b"\n" if lines else b""
+        return lines
 
     def append(self, records: list[R], max_bytes: int | None = None) -> None:
         """Append records in one write + fsync. The caller holds the log's lock."""
-        data = self.encode(records, max_bytes)
-        if not data:
+        lines = self.encode(records, max_bytes)
+        if not lines:
             return
         self._decompact()
-        data = self._prepare_tail() + data
-        durable_append(self.path, data)
+        lines.append(b"")  # the final newline
+        durable_append(self.path, self._prepare_tail() + b"\n".join(lines))
 
     def _prepare_tail(self) -> bytes:
         """Cut a torn tail off (it was never acknowledged); return b"\\n" if the last line is a
@@ -381,8 +382,8 @@ class JsonlLog(Generic[R]):
                 return b""
             last = next(_backward(fh, size))
             try:
-                self.model.model_validate_json(last.data)
-            except ValidationError:
+                _decode(self.model, last.data)
+            except _BAD_LINE:
                 log.warning(
                     "cutting torn last line off %s (%d bytes at byte %d)",
                     self.path,
@@ -434,8 +435,8 @@ class JsonlLog(Generic[R]):
                 if not raw.data.strip():
                     continue
                 try:
-                    record = self.model.model_validate_json(raw.data)
-                except ValidationError:
+                    record = _decode(self.model, raw.data)
+                except _BAD_LINE:
                     if raw.terminated:
                         yield raw.data + b"\n"  # keep what we cannot read; verify reports it
                     continue
@@ -515,6 +516,14 @@ class _BytesReader:
         return out
 
 
+# orjson + model_validate is ~1.6x faster than model_validate_json for our records.
+_BAD_LINE = (ValidationError, orjson.JSONDecodeError)
+
+
+def _decode(model: type[R], data: bytes) -> R:
+    return model.model_validate(orjson.loads(data))
+
+
 def _record_key(record: Record) -> str:
     for name in ("message_id", "id"):
         value = getattr(record, name, None)
@@ -523,7 +532,9 @@ def _record_key(record: Record) -> str:
     return orjson.dumps(record.to_dict()).decode()
 
 
-def _short(exc: ValidationError) -> str:
+def _short(exc: ValidationError | orjson.JSONDecodeError) -> str:
+    if not isinstance(exc, ValidationError):
+        return f"not valid JSON ({exc})"
     err = exc.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in err.get("loc", ()))
     msg = err.get("msg", "invalid")

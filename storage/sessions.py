@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import secrets
 import shutil
@@ -147,6 +148,10 @@ class SessionsMixin(ArchiveBase):
             value = getattr(s, sort_by)
             return (value.casefold() if isinstance(value, str) else value, s.session_id)
 
+        if limit is not None and offset + limit < len(sessions) // 4:
+            # A page from the top: a heap beats sorting 10,000 sessions for 50 of them.
+            pick = heapq.nlargest if descending else heapq.nsmallest
+            return pick(offset + limit, sessions, key=key)[offset:]
         sessions.sort(key=key, reverse=descending)
         return sessions[offset : None if limit is None else offset + limit]
 
@@ -158,7 +163,7 @@ class SessionsMixin(ArchiveBase):
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
                 continue
-            path = Path(entry.path) / SESSION_JSON
+            path = os.path.join(entry.path, SESSION_JSON)
             try:
                 found.append(self._load_session_file(path, user_id, entry.name))
             except FileNotFoundError:
@@ -176,7 +181,7 @@ class SessionsMixin(ArchiveBase):
             except OSError as exc:
                 raise write_error(folder, exc) from exc
             shutil.rmtree(trash)
-            self._session_cache.pop(folder / SESSION_JSON, None)
+            self._session_cache.pop(str(folder / SESSION_JSON), None)
         self._emit(SessionChanged(user_id, session_id, deleted=True))
 
     # ------------------------------------------------------------ messages
