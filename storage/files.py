@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +113,18 @@ def durable_append(path: Path, data: bytes) -> None:
             os.close(fd)
     except OSError as exc:
         raise write_error(path, exc) from exc
+
+
+def remove_tree(folder: Path) -> None:
+    """Delete a folder so that no reader ever sees it half-deleted: rename it aside to a
+    hidden name atomically (durably), then remove the renamed tree."""
+    trash = folder.with_name(f".deleted-{folder.name}-{secrets.token_hex(4)}")
+    try:
+        folder.rename(trash)
+        fsync_dir(folder.parent)
+    except OSError as exc:
+        raise write_error(folder, exc) from exc
+    shutil.rmtree(trash)
 
 
 def read_json(path: Path) -> Any:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import os
-import secrets
-import shutil
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +12,7 @@ from typing import Any, Literal
 from storage.base import ArchiveBase, threaded
 from storage.errors import AlreadyExistsError, InvalidIdError, NotFoundError
 from storage.events import MessagesAppended, MessagesRewritten, SessionChanged
-from storage.files import fsync_dir, write_error
+from storage.files import remove_tree, write_error
 from storage.ids import new_id, validate_session_id
 from storage.jsonl import JsonlLog
 from storage.layout import LEGACY_PERSONA_SUFFIX, MESSAGES, SESSION_JSON
@@ -174,13 +172,7 @@ class SessionsMixin(ArchiveBase):
     def delete_session(self, user_id: str, session_id: str) -> None:
         with self.locks.session(user_id, session_id):
             folder = self._session_path(user_id, session_id).parent
-            trash = folder.with_name(f".deleted-{session_id}-{secrets.token_hex(4)}")
-            try:
-                folder.rename(trash)
-                fsync_dir(folder.parent)
-            except OSError as exc:
-                raise write_error(folder, exc) from exc
-            shutil.rmtree(trash)
+            remove_tree(folder)
             self._session_cache.pop(str(folder / SESSION_JSON), None)
         self._emit(SessionChanged(user_id, session_id, deleted=True))
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 from typing import Any
 
 from storage.base import ArchiveBase, threaded
 from storage.errors import AlreadyExistsError, NotFoundError
 from storage.events import UserChanged
-from storage.files import fsync_dir, make_dirs, write_error, write_model
+from storage.files import make_dirs, remove_tree, write_model
 from storage.ids import validate_id
 from storage.models import UserProfile, utcnow
 
@@ -115,13 +113,7 @@ class UsersMixin(ArchiveBase):
             folder = self.layout.user_dir(user_id)
             if not folder.is_dir():
                 raise NotFoundError("user", user_id, self.layout.users_dir)
-            trash = folder.with_name(f".deleted-{user_id}-{secrets.token_hex(4)}")
-            try:
-                folder.rename(trash)
-                fsync_dir(folder.parent)
-            except OSError as exc:
-                raise write_error(folder, exc) from exc
-            shutil.rmtree(trash)
+            remove_tree(folder)
         self._session_cache.clear()
         self._emit(UserChanged(user_id, deleted=True))
 
