@@ -1,0 +1,53 @@
+"""What a search returns: the total and ranked hits that name their target precisely."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+HitKind = Literal["message", "document", "context"]
+SearchMode = Literal["keyword", "semantic", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: HitKind
+    user_id: str
+    session_id: str | None  # None for a document in the user's library
+    score: float
+    snippet: str = ""
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # ranges in snippet
+    message_id: str | None = None
+    doc_id: str | None = None
+    chunk: int | None = None  # chunk number of a document
+    char_start: int | None = None  # the chunk's range in the document's extracted text
+    char_end: int | None = None
+    page: int | None = None  # PDF page (1-based) of the chunk
+    role: str | None = None
+    title: str = ""  # session title or document name
+    timestamp: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["highlights"] = [list(h) for h in self.highlights]
+        data["timestamp"] = self.timestamp.isoformat() if self.timestamp else None
+        return data
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    mode: SearchMode
+    total: int  # all matches (keyword) or candidates considered (semantic)
+    hits: list[Hit]
+    degraded: str | None = None  # e.g. semantic search on the fallback embedder
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "total": self.total,
+            "degraded": self.degraded,
+            "hits": [h.to_dict() for h in self.hits],
+        }
