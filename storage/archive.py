@@ -18,6 +18,7 @@ from storage.maintenance import MaintenanceMixin
 from storage.models import ArchiveInfo
 from storage.panels import PanelsMixin
 from storage.personas import PersonasMixin
+from storage.search.api import SearchMixin
 from storage.sessions import SessionsMixin
 from storage.settings import Settings, resolve_settings
 from storage.users import UsersMixin
@@ -33,6 +34,7 @@ class Archive(
     PanelsMixin,
     DocumentsMixin,
     MaintenanceMixin,
+    SearchMixin,
 ):
     """An open archive. Every method that touches the disk is a coroutine whose blocking work
     runs in a worker thread; many archives (or processes) may share one folder safely.

@@ -16,7 +16,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from storage.errors import NotFoundError
 from storage.events import Change, ChangeBus
-from storage.files import read_model, write_model
+from storage.files import read_model, touch_stamp, write_model
 from storage.layout import Layout
 from storage.locks import Locks
 from storage.models import Session, UserProfile
@@ -104,6 +104,7 @@ class ArchiveBase:
         return session
 
     def _emit(self, change: Change) -> None:
+        touch_stamp(self.root)
         self.changes.emit(change)
 
 

@@ -127,6 +127,22 @@ def remove_tree(folder: Path) -> None:
     shutil.rmtree(trash)
 
 
+def stamp_path(root: Path) -> Path:
+    return root / ".locks" / "changes.stamp"
+
+
+def touch_stamp(root: Path) -> None:
+    """Tell searchers in every process that the archive changed: one stat tells them."""
+    path = stamp_path(root)
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        make_dirs(path.parent)
+        path.touch()
+    except OSError as exc:  # a read-only archive has no writes to announce
+        log.debug("cannot touch %s: %s", path, exc)
+
+
 def read_json(path: Path) -> Any:
     """Parse a JSON file; a parse error becomes :class:`CorruptRecordError` with the path."""
     data = path.read_bytes()

@@ -177,6 +177,17 @@ class JsonlLog(Generic[R]):
         with fh:
             yield from _forward(fh)
 
+    def raw_from(self, offset: int) -> Iterator[RawLine]:
+        """Lines of the plain file from byte ``offset`` (a line start) on: the tail an index
+        has not seen yet."""
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed by the `with` below
+        except FileNotFoundError:
+            return
+        with fh:
+            fh.seek(offset)
+            yield from _forward(fh, start=offset)
+
     def raw_backward(self) -> Iterator[RawLine]:
         opened = self._open()
         if opened is None:

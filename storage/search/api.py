@@ -1,0 +1,150 @@
+"""The archive's search methods: ``search``, ``refresh_index``, ``reindex``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import filelock
+
+from storage.base import ArchiveBase, threaded
+from storage.errors import LockTimeoutError, StorageError
+from storage.jobs import JobControl
+from storage.search.embedder import Embedder, load_embedder
+from storage.search.engine import SearchEngine
+from storage.search.fulltext import IndexCorruptError
+from storage.search.indexer import Indexer, RefreshReport
+from storage.search.results import SearchMode, SearchResults
+
+log = logging.getLogger(__name__)
+
+# Changes by other processes (and other tools) are picked up at the latest this often; our own
+# writers touch a stamp file that makes the next search refresh at once.
+SCAN_INTERVAL = 2.0
+
+
+@functools.lru_cache(maxsize=4)
+def shared_embedder(kind: str, batch_size: int) -> Embedder:
+    """One embedder per process: the model is immutable and 15 MB."""
+    return load_embedder(kind, batch_size)
+
+
+class SearchMixin(ArchiveBase):
+    _indexer: Indexer | None = None
+    _engine: SearchEngine | None = None
+    embedder_factory: Callable[[], Embedder] | None = None  # tests and the registry swap it
+
+    def _search_lock(self) -> threading.RLock:
+        lock = self.__dict__.get("_search_rlock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_search_rlock", threading.RLock())
+        return lock  # type: ignore[no-any-return]
+
+    def _search_engine(self) -> SearchEngine:
+        if self._engine is None:
+            vector = self.settings.vector
+            factory = self.embedder_factory
+            if factory is None and vector.enabled:
+
+                def factory() -> Embedder:
+                    return shared_embedder(vector.embedder, vector.batch_size)
+
+            indexer = Indexer(
+                self.root,
+                factory if vector.enabled else None,
+                self.settings.search.stemming,
+                self._read_session,
+            )
+            indexer.open()
+            self._indexer = indexer
+            self._engine = SearchEngine(indexer, self._title_of)
+        return self._engine
+
+    def _title_of(self, user_id: str, session_id: str) -> str:
+        try:
+            return self._read_session(user_id, session_id).title
+        except (StorageError, OSError):
+            return ""
+
+    def _refresh(self, control: JobControl | None, wait: bool) -> RefreshReport | None:
+        engine = self._search_engine()
+        lock = engine.indexer.lock(self.settings.storage.lock_timeout if wait else 0)
+        try:
+            lock.acquire()
+        except filelock.Timeout as exc:
+            if wait:
+                raise LockTimeoutError(lock.lock_file, self.settings.storage.lock_timeout) from exc
+            return None  # another process is indexing: search what is there (readers never wait)
+        try:
+            return engine.indexer.refresh(control)
+        finally:
+            lock.release()
+
+    @threaded
+    def search(
+        self,
+        /,
+        query: str,
+        mode: SearchMode | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        **filters: Any,
+    ) -> SearchResults:
+        """Search messages, document chunks and situational contexts.
+
+        ``mode``: keyword, semantic or hybrid (default: setting search.default_mode).
+        ``filters``: user, session, role, kind, source (a value or a list) and after/before
+        (dates); they combine with filters typed in the query (``role:user``...)."""
+        mode = mode or self.settings.search.default_mode
+        with self._search_lock():
+            engine = self._search_engine()
+            if engine.indexer.changed_since_last_scan(SCAN_INTERVAL):
+                self._refresh(None, wait=False)
+            try:
+                return engine.search(query, mode, limit, offset, **filters)
+            except IndexCorruptError as exc:
+                log.warning("search index damaged, rebuilding: %s", exc)
+                self._rebuild(None)
+                assert self._engine is not None
+                self._engine.indexer.rebuilt_reason = str(exc)
+                return self._engine.search(query, mode, limit, offset, **filters)
+
+    @threaded
+    def refresh_index(self, control: JobControl | None = None) -> RefreshReport:
+        """Index what changed since the last refresh (a job: progress and cancel)."""
+        with self._search_lock():
+            try:
+                report = self._refresh(control, wait=True)
+            except IndexCorruptError as exc:
+                log.warning("search index damaged, rebuilding: %s", exc)
+                return self._rebuild(control)
+            assert report is not None
+            return report
+
+    @threaded
+    def reindex(self, control: JobControl | None = None) -> RefreshReport:
+        """Throw the index away and build it again from the files (a job)."""
+        with self._search_lock():
+            return self._rebuild(control)
+
+    def _rebuild(self, control: JobControl | None) -> RefreshReport:
+        engine = self._search_engine()
+        lock = engine.indexer.lock(self.settings.storage.lock_timeout)
+        with lock:
+            return engine.indexer.rebuild(control)
+
+    def index_problems(self) -> list[str]:
+        """What is wrong with the index on disk, without changing it (for verify)."""
+        from storage.search.indexer import check_index
+
+        vector = self.settings.vector
+        embedder = None
+        if vector.enabled:
+            embedder = (
+                self.embedder_factory
+                or (lambda: shared_embedder(vector.embedder, vector.batch_size))
+            )()
+        return check_index(self.root, embedder, self.settings.search.stemming)

@@ -1,0 +1,246 @@
+"""Running a query: keyword (tantivy BM25), semantic (vectors) and hybrid (reciprocal rank
+fusion, k=60), with filters, paging, totals and snippets with highlight ranges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import tantivy
+
+from storage.search.fulltext import IndexCorruptError
+from storage.search.indexer import Indexer
+from storage.search.query import Filters, ParsedQuery, QuerySyntaxError, parse
+from storage.search.results import Hit, SearchMode, SearchResults
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+SNIPPET_CHARS = 240
+MODES = ("keyword", "semantic", "hybrid")
+
+
+@dataclass
+class _Candidate:
+    key: str
+    score: float
+    doc: dict[str, Any]
+
+
+def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
+    """Filters given as arguments (from the GUI) join those typed in the query."""
+    f: Filters = parsed.filters
+    for name in ("role", "user", "session", "kind", "source"):
+        value = filters.pop(name, None)
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        getattr(f, name).extend(values)
+    for name in ("after", "before"):
+        value = filters.pop(name, None)
+        if value is None:
+            continue
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        if isinstance(value, str):
+            from storage.search.query import parse_date
+
+            value = parse_date(value, name, value, 0)
+        if value.tzinfo is None:
+            value = value.astimezone()
+        setattr(f, name, value)
+    if filters:
+        raise TypeError(f"unknown search filters: {', '.join(sorted(filters))}")
+    return parsed
+
+
+class SearchEngine:
+    def __init__(self, indexer: Indexer, titles: Any) -> None:
+        self.indexer = indexer
+        self._titles = titles  # (user, session) -> session title
+
+    def search(
+        self,
+        query: str,
+        mode: SearchMode = "hybrid",
+        limit: int = 20,
+        offset: int = 0,
+        **filters: Any,
+    ) -> SearchResults:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must be >= 0")
+        parsed = merge_filters(parse(query), **filters)
+        if parsed.empty and not parsed.filters.any():
+            if query.strip():
+                raise QuerySyntaxError(
+                    query,
+                    None,
+                    "there is nothing to search for in it (only operators or punctuation)",
+                )
+            return SearchResults(query, mode, 0, [])
+        try:
+            return self._search(parsed, mode, limit, offset)
+        except (ValueError, OSError) as exc:
+            if isinstance(exc, QuerySyntaxError):
+                raise
+            raise IndexCorruptError(f"searching the index failed: {exc}") from exc
+
+    def _search(
+        self, parsed: ParsedQuery, mode: SearchMode, limit: int, offset: int
+    ) -> SearchResults:
+        degraded = None
+        embedder = self.indexer.embedder if mode != "keyword" else None
+        if mode != "keyword":
+            if embedder is None or self.indexer.vectors is None:
+                degraded = "semantic search is switched off (setting vector.enabled)"
+                mode = "keyword"
+            else:
+                degraded = embedder.degraded
+        if self.indexer.rebuilt_reason:
+            degraded = f"the search index is being rebuilt: {self.indexer.rebuilt_reason}"
+        want = offset + limit
+        if mode == "keyword":
+            total, ranked = self._keyword(parsed, want)
+        elif mode == "semantic" or parsed.empty:
+            total, ranked = (
+                self._semantic(parsed, want) if not parsed.empty else self._keyword(parsed, want)
+            )
+        else:
+            depth = max(want, 50) * 2
+            k_total, k_ranked = self._keyword(parsed, depth, any_term=True)
+            _s_total, s_ranked = self._semantic(parsed, depth)
+            ranked = _fuse(k_ranked, s_ranked)
+            total = max(k_total, len(ranked))
+        page = ranked[offset : offset + limit]
+        hits = self._hits(parsed, page)
+        return SearchResults(parsed.text, mode, total, hits, degraded)
+
+    # ------------------------------------------------------------------ retrieval
+    def _keyword(
+        self, parsed: ParsedQuery, want: int, any_term: bool = False
+    ) -> tuple[int, list[_Candidate]]:
+        fulltext = self.indexer.fulltext
+        assert fulltext is not None
+        query = fulltext.build(parsed, any_term=any_term)
+        if query is None:
+            return 0, []
+        searcher = fulltext.searcher()
+        result = searcher.search(query, max(want, 1), count=True)
+        ranked = []
+        for score, address in result.hits:
+            doc = searcher.doc(address).to_dict()
+            ranked.append(_Candidate(_one(doc, "key"), float(score), doc))
+        return int(result.count or 0), ranked
+
+    def _semantic(self, parsed: ParsedQuery, want: int) -> tuple[int, list[_Candidate]]:
+        embedder, vectors, fulltext = (
+            self.indexer.embedder,
+            self.indexer.vectors,
+            self.indexer.fulltext,
+        )
+        if embedder is None or vectors is None or fulltext is None or not parsed.free_text:
+            return 0, []
+        query_vector = embedder.encode([parsed.free_text])[0]
+        # Oversample: filters and tombstones are applied after the nearest-neighbour search.
+        depth = max(want * 4, 100) if parsed.filters.any() or parsed.excluded else want
+        nearest = vectors.search(query_vector, depth)
+        if not nearest:
+            return 0, []
+        scores = dict(nearest)
+        query = fulltext.build(parsed, keys=list(scores), text_required=False)
+        searcher = fulltext.searcher()
+        result = searcher.search(query, len(scores), count=True)
+        ranked = []
+        for _score, address in result.hits:
+            doc = searcher.doc(address).to_dict()
+            key = _one(doc, "key")
+            ranked.append(_Candidate(key, scores.get(key, 0.0), doc))
+        ranked.sort(key=lambda c: -c.score)
+        return len(ranked), ranked[:want]
+
+    # ------------------------------------------------------------------ presentation
+    def _hits(self, parsed: ParsedQuery, page: list[_Candidate]) -> list[Hit]:
+        if not page:
+            return []
+        fulltext = self.indexer.fulltext
+        assert fulltext is not None
+        highlight_query = fulltext.build(ParsedQuery(parsed.text, parsed.groups), None)
+        generator = None
+        if highlight_query is not None:
+            searcher = fulltext.searcher()
+            generator = tantivy.SnippetGenerator.create(
+                searcher, highlight_query, fulltext.schema, "text"
+            )
+            generator.set_max_num_chars(SNIPPET_CHARS)
+        hits = []
+        for candidate in page:
+            doc = candidate.doc
+            snippet, ranges = _snippet(generator, doc)
+            kind = _one(doc, "kind")
+            user, session = _one(doc, "user"), _one(doc, "session")
+            hit = Hit(
+                kind=kind,  # type: ignore[arg-type]
+                user_id=user,
+                session_id=session or None,
+                score=candidate.score,
+                snippet=snippet,
+                highlights=ranges,
+                message_id=_one(doc, "message_id") or None,
+                doc_id=_one(doc, "doc_id") or None,
+                chunk=_opt(doc, "chunk"),
+                char_start=_opt(doc, "char_start"),
+                char_end=_opt(doc, "char_end"),
+                page=_opt(doc, "page"),
+                role=_one(doc, "role") or None,
+                title=_one(doc, "source") if kind == "document" else "",
+                timestamp=(doc.get("timestamp") or [None])[0],
+            )
+            if kind != "document" and session:
+                hit = replace(hit, title=self._titles(user, session))
+            hits.append(hit)
+        return hits
+
+
+def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
+    """Reciprocal rank fusion: score = sum of 1 / (k + rank) over the rankings."""
+    fused: dict[str, _Candidate] = {}
+    for ranking in rankings:
+        for rank, candidate in enumerate(ranking, start=1):
+            entry = fused.setdefault(candidate.key, _Candidate(candidate.key, 0.0, candidate.doc))
+            entry.score += 1.0 / (RRF_K + rank)
+    return sorted(fused.values(), key=lambda c: -c.score)
+
+
+def _one(doc: dict[str, Any], name: str) -> str:
+    values = doc.get(name) or [""]
+    return str(values[0])
+
+
+def _opt(doc: dict[str, Any], name: str) -> int | None:
+    values = doc.get(name)
+    return int(values[0]) if values else None
+
+
+def _snippet(generator: Any, doc: dict[str, Any]) -> tuple[str, list[tuple[int, int]]]:
+    text = _one(doc, "text")
+    if generator is not None:
+        snippet = generator.snippet_from_doc(_as_document(doc))
+        fragment = snippet.fragment()
+        if fragment:
+            raw = fragment.encode()
+            ranges = []
+            for span in snippet.highlighted():
+                start = len(raw[: span.start].decode(errors="ignore"))
+                end = len(raw[: span.end].decode(errors="ignore"))
+                ranges.append((start, end))
+            return fragment, ranges
+    head = text[:SNIPPET_CHARS]
+    return (head + "…" if len(text) > SNIPPET_CHARS else head), []
+
+
+def _as_document(doc: dict[str, Any]) -> Any:
+    return tantivy.Document(text=_one(doc, "text"))

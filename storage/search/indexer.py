@@ -1,0 +1,583 @@
+"""Keeping ``.index/`` in step with the archive's files, incrementally.
+
+``state.json`` records, for every source (a session's message log, a situational context, a
+document's chunks), the file signature it was indexed at and, for an append-only message log,
+how many bytes are indexed. A refresh stats every source and indexes only what changed: the new
+tail of a log that grew; the whole source when a file was rewritten, compacted or replaced.
+
+Commit protocol, so a crash never leaves the index disagreeing with its state: write new vector
+segments (unreferenced), write ``state.pending``, commit tantivy, write the vector manifest and
+``state.json``, remove ``state.pending``. A ``state.pending`` found on open means the last
+commit was interrupted: the index is rebuilt from the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+import orjson
+from pydantic import ValidationError
+
+from storage.files import atomic_write, read_json, stamp_path
+from storage.jobs import JobCancelled, JobControl
+from storage.jsonl import JsonlLog
+from storage.layout import (
+    CONTEXT,
+    DOCUMENTS,
+    DOCUMENTS_META,
+    LEGACY_PERSONA_SUFFIX,
+    MESSAGES,
+    MESSAGES_ZST,
+    SESSION_JSON,
+)
+from storage.models import Message, Session, SituationalContext
+from storage.search.embedder import Embedder
+from storage.search.fulltext import FullTextIndex, IndexCorruptError, IndexDoc, analyzer_name
+from storage.search.vectors import EmbedderInfo, VectorIndex
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
+EMBED_BATCH = 2048
+
+
+def _sig(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _head(path: Path, length: int) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha1(fh.read(min(length, HEAD_BYTES))).hexdigest()
+
+
+@dataclass
+class Source:
+    key: str  # also the index group: m/<u>/<s>, c/<u>/<s>, d/<u>/<s or _>/<doc_id>
+    kind: str  # messages | context | document
+    user: str
+    session: str
+    sig: list[Any]
+    path: Path  # the log, context file or chunks file
+    doc_id: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RefreshReport:
+    sources_indexed: int = 0
+    sources_removed: int = 0
+    documents_added: int = 0
+    vectors_added: int = 0
+    rebuilt: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Indexer:
+    """Owns ``.index/``: the keyword index, the vector index and their shared state."""
+
+    def __init__(
+        self,
+        root: Path,
+        embedder_factory: Callable[[], Embedder] | None,
+        stemming: bool,
+        session_reader: Callable[[str, str], Session],
+    ) -> None:
+        self.root = root
+        self.folder = root / ".index"
+        self.stemming = stemming
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self._read_session = session_reader
+        self.fulltext: FullTextIndex | None = None
+        self.vectors: VectorIndex | None = None
+        self.state: dict[str, Any] = {}
+        self.last_scan = 0.0
+        self.last_stamp: list[Any] | None = None
+        self.rebuilt_reason: str | None = None
+
+    # ------------------------------------------------------------------ opening
+    @property
+    def embedder(self) -> Embedder | None:
+        if self._embedder is None and self._embedder_factory is not None:
+            self._embedder = self._embedder_factory()
+        return self._embedder
+
+    def _embedder_info(self) -> EmbedderInfo | None:
+        embedder = self.embedder
+        if embedder is None:
+            return None
+        return EmbedderInfo(embedder.name, embedder.model_hash, embedder.dim)
+
+    def _expected_header(self) -> dict[str, Any]:
+        info = self._embedder_info()
+        return {
+            "version": STATE_VERSION,
+            "analyzer": analyzer_name(self.stemming),
+            "embedder": info.to_dict() if info else None,
+        }
+
+    def open(self) -> None:
+        """Open the indexes, or start them afresh when missing, interrupted, built with other
+        settings or damaged (the reason is kept in ``rebuilt_reason``)."""
+        reason = self._problem()
+        if reason is None:
+            try:
+                self._open_indexes()
+                return
+            except IndexCorruptError as exc:
+                reason = str(exc)
+        if (self.folder / "state.json").exists() or (self.folder / "state.pending").exists():
+            log.warning("rebuilding the search index: %s", reason)
+            self.rebuilt_reason = reason
+        self._wipe()
+        self._open_indexes()
+
+    def _problem(self) -> str | None:
+        state_path = self.folder / "state.json"
+        if (self.folder / "state.pending").exists():
+            return "the last index commit was interrupted"
+        if not state_path.exists():
+            return "no index yet"
+        try:
+            state = orjson.loads(state_path.read_bytes())
+        except (orjson.JSONDecodeError, OSError) as exc:
+            return f"{state_path} is unreadable: {exc}"
+        header = {k: state.get(k) for k in ("version", "analyzer", "embedder")}
+        if header != self._expected_header():
+            return (
+                f"the index was built with {header}, settings now ask for {self._expected_header()}"
+            )
+        self.state = state
+        return None
+
+    def _open_indexes(self) -> None:
+        self.fulltext = FullTextIndex(self.folder / "fulltext", self.stemming)
+        info = self._embedder_info()
+        self.vectors = VectorIndex(self.folder / "vectors", info) if info else None
+        if not self.state:
+            self.state = {**self._expected_header(), "sources": {}}
+
+    def _wipe(self) -> None:
+        self.fulltext = None
+        self.vectors = None
+        self.state = {}
+        for name in ("fulltext", "vectors"):
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+        for name in ("state.json", "state.pending"):
+            (self.folder / name).unlink(missing_ok=True)
+
+    def lock(self, timeout: float) -> filelock.FileLock:
+        path = self.root / ".locks" / "index.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(str(path), timeout=timeout, thread_local=False)
+
+    # ------------------------------------------------------------------ scanning
+    def changed_since_last_scan(self, interval: float) -> bool:
+        stamp = _sig(stamp_path(self.root))
+        if stamp != self.last_stamp:
+            return True
+        return time.monotonic() - self.last_scan > interval
+
+    def scan(self) -> dict[str, Source]:
+        """Every indexable source on disk now, with its signature."""
+        self.last_stamp = _sig(stamp_path(self.root))
+        self.last_scan = time.monotonic()
+        found: dict[str, Source] = {}
+        users = self.root / "users"
+        if not users.is_dir():
+            return found
+        with os.scandir(users) as scan:
+            user_entries = sorted(
+                (e for e in scan if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name
+            )
+        for user in user_entries:
+            user_dir = Path(user.path)
+            self._scan_documents(found, user.name, "", user_dir / DOCUMENTS)
+            with os.scandir(user_dir) as scan:
+                sessions = [e for e in scan if e.is_dir() and not e.name.startswith(".")]
+            for entry in sessions:
+                folder = Path(entry.path)
+                if not (folder / SESSION_JSON).exists():
+                    continue
+                self._scan_session(found, user.name, entry.name, folder)
+        return found
+
+    def _scan_session(
+        self, found: dict[str, Source], user: str, session: str, folder: Path
+    ) -> None:
+        plain, packed = folder / MESSAGES, folder / MESSAGES_ZST
+        legacy = sorted(n for n in os.listdir(folder) if n.endswith(LEGACY_PERSONA_SUFFIX))
+        sig: list[Any] = []
+        for name in (MESSAGES, MESSAGES_ZST, *legacy):
+            file_sig = _sig(folder / name)
+            if file_sig is not None:
+                sig.append([name, *file_sig])
+        if sig:
+            key = f"m/{user}/{session}"
+            found[key] = Source(
+                key, "messages", user, session, sig, plain if plain.exists() else packed
+            )
+        context_sig = _sig(folder / CONTEXT)
+        if context_sig is not None:
+            key = f"c/{user}/{session}"
+            found[key] = Source(key, "context", user, session, context_sig, folder / CONTEXT)
+        self._scan_documents(found, user, session, folder / DOCUMENTS)
+
+    def _scan_documents(
+        self, found: dict[str, Source], user: str, session: str, folder: Path
+    ) -> None:
+        meta = folder / DOCUMENTS_META
+        if not meta.exists():
+            return
+        try:
+            records = read_json(meta)
+        except (OSError, ValueError) as exc:
+            log.warning("not indexing documents in %s: %s", folder, exc)
+            return
+        if not isinstance(records, dict):
+            return
+        for doc_id, record in records.items():
+            chunks = folder / f"{doc_id}.chunks.jsonl"
+            sig = _sig(chunks)
+            if sig is None or not isinstance(record, dict):
+                continue  # stored but not searchable (no text), or half-ingested
+            key = f"d/{user}/{session or '_'}/{doc_id}"
+            found[key] = Source(key, "document", user, session, sig, chunks, doc_id, record)
+
+    # ------------------------------------------------------------------ refreshing
+    def refresh(self, control: JobControl | None = None) -> RefreshReport:
+        """Bring the index in step with the files. The caller holds :meth:`lock`."""
+        started = time.monotonic()
+        report = RefreshReport(rebuilt=self.rebuilt_reason is not None)
+        if self.fulltext is None:
+            self.open()
+        current = self.scan()
+        known: dict[str, Any] = self.state.setdefault("sources", {})
+        removed = [k for k in known if k not in current]
+        work = [s for k, s in current.items() if known.get(k, {}).get("sig") != s.sig]
+        if not removed and not work:
+            report.seconds = time.monotonic() - started
+            return report
+        control = control or JobControl("indexing")
+        control.set_total(len(work))
+        assert self.fulltext is not None
+        done: dict[str, Any] = {}
+        deleted_groups: list[str] = []
+        pending: _Batch = _Batch()
+        try:
+            with self.fulltext.writer() as writer:
+                for key in removed:
+                    self.fulltext.delete_group(writer, key)
+                    deleted_groups.append(key)
+                    report.sources_removed += 1
+                try:
+                    for source in work:
+                        entry = self._index_source(
+                            writer, source, known.get(source.key), pending, deleted_groups, control
+                        )
+                        done[source.key] = entry
+                        report.sources_indexed += 1
+                        report.documents_added += entry.get("docs_added", 0)
+                        if len(pending.texts) >= EMBED_BATCH:
+                            report.vectors_added += self._flush_vectors(pending)
+                        control.step(source.key)
+                except JobCancelled:
+                    log.info("indexing cancelled; committing the %d sources done", len(done))
+                    raise
+                finally:
+                    report.vectors_added += self._flush_vectors(pending)
+                    self._commit(writer, removed, done, deleted_groups)
+        finally:
+            report.seconds = time.monotonic() - started
+        return report
+
+    def _index_source(
+        self,
+        writer: Any,
+        source: Source,
+        previous: dict[str, Any] | None,
+        pending: _Batch,
+        deleted_groups: list[str],
+        control: JobControl,
+    ) -> dict[str, Any]:
+        assert self.fulltext is not None
+        entry: dict[str, Any] = {"sig": source.sig}
+        kept = 0  # documents already indexed from an earlier part of an append-only log
+        if source.kind == "messages":
+            tail_from = self._tail_offset(source, previous)
+            if tail_from is None:
+                if previous is not None:
+                    self.fulltext.delete_group(writer, source.key)
+                    deleted_groups.append(source.key)
+                docs, end = self._message_docs(source, 0)
+                entry["head"] = _head(source.path, end) if end else ""
+            else:
+                docs, end = self._message_docs(source, tail_from)
+                entry["head"] = (previous or {}).get("head")
+                kept = int((previous or {}).get("docs", 0))
+            entry["offset"] = end
+        else:
+            if previous is not None:
+                self.fulltext.delete_group(writer, source.key)
+                deleted_groups.append(source.key)
+            docs = (
+                self._context_docs(source)
+                if source.kind == "context"
+                else self._document_docs(source)
+            )
+        for start in range(0, len(docs), 5000):
+            self.fulltext.add(writer, docs[start : start + 5000])
+            control.check()
+        pending.extend(docs)
+        entry["docs_added"] = len(docs)
+        entry["docs"] = kept + len(docs)
+        return entry
+
+    def _tail_offset(self, source: Source, previous: dict[str, Any] | None) -> int | None:
+        """Where to resume indexing an append-only log, or None to index it whole."""
+        if previous is None or source.path.name != MESSAGES or len(source.sig) != 1:
+            return None
+        old_sig, new_sig = previous.get("sig") or [], source.sig
+        if len(old_sig) != 1 or old_sig[0][0] != MESSAGES:
+            return None
+        offset = int(previous.get("offset", 0))
+        same_file = old_sig[0][1] == new_sig[0][1]
+        if not same_file or new_sig[0][2] < offset or offset == 0:
+            return None
+        if _head(source.path, offset) != previous.get("head"):
+            return None
+        return offset
+
+    def _session_source(self, user: str, session: str) -> str:
+        try:
+            meta = self._read_session(user, session).metadata
+        except (OSError, ValueError) as exc:
+            log.debug("no session metadata for %s/%s: %s", user, session, exc)
+            return ""
+        source = meta.get("source")
+        return str(source) if source else "flatchat"
+
+    def _message_docs(self, source: Source, offset: int) -> tuple[list[IndexDoc], int]:
+        """IndexDocs for the log from ``offset`` and the byte offset reached (whole lines)."""
+        origin = self._session_source(source.user, source.session)
+        folder = source.path.parent
+        if len(source.sig) != 1 or source.path.name != MESSAGES:
+            # Compacted, or merged with the original system's per-persona copies: whole.
+            log_ = JsonlLog(
+                folder / MESSAGES,
+                Message,
+                legacy_paths=lambda: sorted(
+                    folder / n for n in os.listdir(folder) if n.endswith(LEGACY_PERSONA_SUFFIX)
+                ),
+            )
+            messages, end = list(log_.iter()), 0
+        else:
+            # Read whole lines only, so the offset recorded is exactly what was indexed.
+            messages, end = [], offset
+            for raw in JsonlLog(folder / MESSAGES, Message).raw_from(offset):
+                if not raw.terminated:
+                    break  # a torn or in-progress append: picked up once complete
+                end = raw.offset + len(raw.data) + 1
+                if not raw.data.strip():
+                    continue
+                try:
+                    messages.append(Message.model_validate(orjson.loads(raw.data)))
+                except (ValidationError, orjson.JSONDecodeError):
+                    continue  # reported by verify
+        group = source.key
+        docs = [
+            IndexDoc(
+                key=f"{group}/{m.message_id}",
+                group=group,
+                kind="message",
+                user=source.user,
+                session=source.session,
+                text=_message_text(m),
+                timestamp=m.timestamp,
+                role=m.role,
+                source=origin,
+                message_id=m.message_id,
+            )
+            for m in messages
+        ]
+        return docs, end
+
+    def _context_docs(self, source: Source) -> list[IndexDoc]:
+        try:
+            context = SituationalContext.model_validate(orjson.loads(source.path.read_bytes()))
+        except (ValidationError, orjson.JSONDecodeError, OSError) as exc:
+            log.warning("not indexing %s: %s", source.path, exc)
+            return []
+        parts = [context.summary, *context.key_points]
+        for values in context.entities.values():
+            parts.extend(values)
+        return [
+            IndexDoc(
+                key=source.key,
+                group=source.key,
+                kind="context",
+                user=source.user,
+                session=source.session,
+                text="\n".join(p for p in parts if p),
+                timestamp=context.timestamp,
+                source=self._session_source(source.user, source.session),
+            )
+        ]
+
+    def _document_docs(self, source: Source) -> list[IndexDoc]:
+        from storage.models import DocumentRecord
+
+        try:
+            record = DocumentRecord.model_validate({"doc_id": source.doc_id, **source.record})
+        except ValidationError as exc:
+            log.warning("not indexing document %s: %s", source.doc_id, exc)
+            return []
+        docs: list[IndexDoc] = []
+        for raw in JsonlLog(source.path, Message).raw_forward():
+            if not raw.terminated:
+                continue
+            try:
+                chunk = orjson.loads(raw.data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(chunk, dict) or not isinstance(chunk.get("text"), str):
+                continue
+            number = int(chunk.get("chunk", len(docs)))
+            docs.append(
+                IndexDoc(
+                    key=f"{source.key}/{number}",
+                    group=source.key,
+                    kind="document",
+                    user=source.user,
+                    session=source.session,
+                    text=chunk["text"],
+                    timestamp=record.uploaded_at,
+                    doc_id=source.doc_id,
+                    chunk=number,
+                    page=_opt_int(chunk.get("page")),
+                    char_start=_opt_int(chunk.get("start")),
+                    char_end=_opt_int(chunk.get("end")),
+                    source=record.original_name or source.doc_id,
+                )
+            )
+        return docs
+
+    # ------------------------------------------------------------------ vectors + commit
+    def _flush_vectors(self, pending: _Batch) -> int:
+        if self.vectors is None or not pending.texts or self.embedder is None:
+            pending.clear()
+            return 0
+        vectors = self.embedder.encode(pending.texts)
+        added = int((abs(vectors).sum(axis=1) > 0).sum())
+        self.vectors.add(pending.keys, pending.groups, vectors)
+        pending.clear()
+        return added
+
+    def _commit(
+        self, writer: Any, removed: list[str], done: dict[str, Any], deleted_groups: list[str]
+    ) -> None:
+        sources = self.state.setdefault("sources", {})
+        if self.vectors is not None and deleted_groups:
+            self.vectors.delete_groups(deleted_groups)
+        atomic_write(self.folder / "state.pending", b"{}")
+        writer.commit()
+        if self.vectors is not None:
+            self.vectors.compact_if_needed()
+            self.vectors.commit()
+        for key in removed:
+            sources.pop(key, None)
+        for key, entry in done.items():
+            entry.pop("docs_added", None)
+            sources[key] = entry
+        atomic_write(self.folder / "state.json", orjson.dumps(self.state))
+        (self.folder / "state.pending").unlink(missing_ok=True)
+        self.rebuilt_reason = None
+
+    def rebuild(self, control: JobControl | None = None) -> RefreshReport:
+        """Drop the index and build it again from the files. The caller holds the lock."""
+        self._wipe()
+        self.open()
+        report = self.refresh(control)
+        report.rebuilt = True
+        return report
+
+    def expected_docs(self) -> int:
+        return sum(int(e.get("docs", 0)) for e in self.state.get("sources", {}).values())
+
+
+@dataclass
+class _Batch:
+    keys: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def extend(self, docs: list[IndexDoc]) -> None:
+        for d in docs:
+            self.keys.append(d.key)
+            self.groups.append(d.group)
+            self.texts.append(d.text)
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.groups.clear()
+        self.texts.clear()
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and value >= 0 else None
+
+
+def _message_text(message: Message) -> str:
+    """The content plus text carried by attachments (e.g. Claude's extracted_content)."""
+    parts = [message.content]
+    for attachment in message.attachments:
+        if isinstance(attachment, dict):
+            for name in ("extracted_content", "text", "file_name", "name"):
+                value = attachment.get(name)
+                if isinstance(value, str) and value:
+                    parts.append(value)
+    return "\n".join(p for p in parts if p)
+
+
+def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[str]:
+    """Problems of the index in ``root/.index`` (empty if fine or absent); changes nothing."""
+    folder = root / ".index"
+    if not folder.exists():
+        return []
+    probe = Indexer(
+        root,
+        (lambda: embedder) if embedder else None,
+        stemming,
+        lambda u, s: Session(session_id=s, user_id=u),
+    )
+    problem = probe._problem()
+    if problem == "no index yet":
+        return []
+    if problem is not None:
+        return [problem]
+    try:
+        probe._open_indexes()
+    except IndexCorruptError as exc:
+        return [str(exc)]
+    assert probe.fulltext is not None
+    expected, actual = probe.expected_docs(), probe.fulltext.num_docs()
+    if expected != actual:
+        return [f"the keyword index holds {actual} documents, its state expects {expected}"]
+    return []

@@ -1,0 +1,196 @@
+"""The search language (ARCHITECTURE §6), parsed into a plain structure.
+
+    words            all must match (AND)
+    "exact phrase"   the words in this order
+    prefix*          any word starting with "prefix"
+    -excluded        must not match (also -"a phrase")
+    a OR b           either
+    role: user: session: kind: source: before: after:    filters (repeat a field for OR)
+
+Unknown ``name:`` prefixes are searched as plain text (so URLs and times work). Problems that
+cannot be read as text raise :class:`QuerySyntaxError` saying what and where.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from storage.errors import StorageError
+
+MAX_QUERY_CHARS = 1000
+MAX_CLAUSES = 64
+FIELDS = ("role", "user", "session", "kind", "source", "before", "after")
+KINDS = ("message", "document", "context")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class QuerySyntaxError(StorageError, ValueError):
+    def __init__(self, query: str, position: int | None, detail: str) -> None:
+        self.query = query
+        self.position = position
+        where = f" at character {position + 1}" if position is not None else ""
+        super().__init__(f"cannot search for {_shorten(query)!r}: {detail}{where}")
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    kind: Literal["word", "phrase", "prefix"] = "word"
+
+
+@dataclass
+class Filters:
+    role: list[str] = field(default_factory=list)
+    user: list[str] = field(default_factory=list)
+    session: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    after: dt.datetime | None = None  # inclusive
+    before: dt.datetime | None = None  # exclusive
+
+    def any(self) -> bool:
+        return bool(
+            self.role
+            or self.user
+            or self.session
+            or self.kind
+            or self.source
+            or self.after
+            or self.before
+        )
+
+
+@dataclass
+class ParsedQuery:
+    text: str
+    groups: list[list[Term]] = field(default_factory=list)  # AND of OR-alternatives
+    excluded: list[Term] = field(default_factory=list)
+    filters: Filters = field(default_factory=Filters)
+
+    @property
+    def free_text(self) -> str:
+        """The words and phrases, for the embedder."""
+        return " ".join(t.text for group in self.groups for t in group)
+
+    @property
+    def positive_terms(self) -> list[Term]:
+        return [t for group in self.groups for t in group]
+
+    @property
+    def empty(self) -> bool:
+        return not self.groups
+
+
+def parse_date(value: str, name: str, query: str, position: int) -> dt.datetime:
+    """YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time; local time when no offset is given."""
+    try:
+        if re.fullmatch(r"\d{4}", value):
+            parsed = dt.datetime(int(value), 1, 1)
+        elif re.fullmatch(r"\d{4}-\d{2}", value):
+            parsed = dt.datetime(int(value[:4]), int(value[5:]), 1)
+        else:
+            parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise QuerySyntaxError(
+            query, position, f"{name}:{value} is not a date (use YYYY-MM-DD)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def parse(query: str) -> ParsedQuery:
+    if len(query) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(
+            query,
+            None,
+            f"the query is {len(query):,} characters long; "
+            f"at most {MAX_QUERY_CHARS:,} are searched",
+        )
+    text = _CONTROL.sub(" ", query)
+    parsed = ParsedQuery(text=query)
+    pending_or = False
+    pos = 0
+    n = len(text)
+    while pos < n:
+        if text[pos].isspace():
+            pos += 1
+            continue
+        start = pos
+        negate = text[pos] == "-" and pos + 1 < n and not text[pos + 1].isspace()
+        if negate:
+            pos += 1
+        if text[pos] == '"':
+            close = text.find('"', pos + 1)
+            if close < 0:
+                raise QuerySyntaxError(query, pos, 'this " is never closed')
+            term: Term | None = Term(text[pos + 1 : close].strip(), "phrase")
+            pos = close + 1
+            if term is not None and not term.text:
+                term = None
+        else:
+            end = pos
+            while end < n and not text[end].isspace():
+                if text[end] == '"' and ":" in text[pos:end] and text[end - 1] == ":":
+                    close = text.find('"', end + 1)  # field:"quoted value"
+                    if close < 0:
+                        raise QuerySyntaxError(query, end, 'this " is never closed')
+                    end = close + 1
+                    break
+                end += 1
+            token = text[pos:end]
+            pos = end
+            if token == "OR" and not negate:
+                if not parsed.groups:
+                    raise QuerySyntaxError(query, start, "OR needs something before it")
+                pending_or = True
+                continue
+            name, colon, value = token.partition(":")
+            if colon and name.lower() in FIELDS and not negate:
+                _apply_filter(parsed.filters, name.lower(), value.strip('"'), query, start)
+                continue
+            term = _bare_term(token)
+        if term is None:
+            continue  # a lone "-" or "*" or punctuation: nothing to search for
+        if negate:
+            parsed.excluded.append(term)
+        elif pending_or:
+            parsed.groups[-1].append(term)
+            pending_or = False
+        else:
+            parsed.groups.append([term])
+        if len(parsed.groups) + len(parsed.excluded) > MAX_CLAUSES:
+            raise QuerySyntaxError(query, start, f"more than {MAX_CLAUSES} search terms")
+    if pending_or:
+        raise QuerySyntaxError(query, len(query) - 1, "OR needs something after it")
+    return parsed
+
+
+def _bare_term(token: str) -> Term | None:
+    if token.endswith("*"):
+        stem = token.rstrip("*")
+        return Term(stem, "prefix") if any(ch.isalnum() for ch in stem) else None
+    return Term(token) if any(ch.isalnum() for ch in token) else None
+
+
+def _apply_filter(filters: Filters, name: str, value: str, query: str, position: int) -> None:
+    if not value:
+        raise QuerySyntaxError(query, position, f"{name}: needs a value")
+    if name == "after":
+        filters.after = parse_date(value, name, query, position)
+    elif name == "before":
+        filters.before = parse_date(value, name, query, position)
+    elif name == "kind":
+        kind = value.lower()
+        if kind not in KINDS:
+            raise QuerySyntaxError(
+                query, position, f"kind:{value} is not one of {', '.join(KINDS)}"
+            )
+        filters.kind.append(kind)
+    else:
+        getattr(filters, name).append(value)
