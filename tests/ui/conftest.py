@@ -1,0 +1,87 @@
+"""Qt + qasync test helpers (QT-TESTING.md §4): the qloop fixture, run_async, signal_to_future."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import shutil
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from resources.sample import sample_archive_path
+
+
+@pytest.fixture
+def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    """A qasync loop on pytest-qt's QApplication; fresh per test, closed afterwards."""
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2))
+        loop.close()
+        asyncio.set_event_loop(None)
+        gc.collect()  # collect QObjects on the GUI thread, not later inside a worker thread
+
+
+def run_async(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
+              timeout: float = 10.0) -> Any:
+    """Run ``coro`` on the qasync loop, never longer than ``timeout``; cancel what it spawned."""
+
+    async def main() -> Any:
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        finally:
+            me = asyncio.current_task()
+            others = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+            for t in others:
+                t.cancel()
+            if others:
+                await asyncio.wait(others, timeout=2)
+
+    return loop.run_until_complete(main())
+
+
+def signal_to_future(signal: Any) -> asyncio.Future[tuple[Any, ...]]:
+    """Await a Qt signal inside a coroutine: resolves with the signal's arguments."""
+    fut: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def handler(*args: Any) -> None:
+        if not fut.done():
+            fut.set_result(args)
+        signal.disconnect(handler)
+
+    signal.connect(handler)
+    return fut
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    """Inside a coroutine: wait (yielding to the loop) until ``predicate()`` is true."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise TimeoutError(f"condition not met within {timeout} s: {predicate}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    """A writable copy of the sample archive."""
+    target = tmp_path / "archive"
+    shutil.copytree(sample_archive_path(), target)
+    return target
