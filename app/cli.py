@@ -1,4 +1,5 @@
-"""The ``flatchat`` command line: ``flatchat --archive DIR COMMAND [--json]``.
+"""The ``flatchat`` command line: ``flatchat --archive DIR COMMAND [--json]``; without a
+COMMAND it starts the desktop window (``--screenshot PNG`` renders it headless instead).
 
 Human-readable output by default, ``--json`` for scripts. Errors go to stderr with a non-zero
 exit status: 1 for an error in the archive or input, 2 for a usage error. The commands live in
@@ -42,6 +43,14 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         help="override a setting, e.g. storage.lock_timeout=5",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    gui = parser.add_argument_group("desktop window (when no COMMAND is given)")
+    gui.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="render the window offscreen at 1280x800 after loading, save it, and exit",
+    )
+    gui.add_argument("--select", metavar="SESSION", help="open this session in the window")
+    gui.add_argument("--search", metavar="QUERY", help="run this search in the window")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -82,8 +91,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        from app.gui import run_gui  # Qt is loaded only for the window
+
+        return run_gui(
+            args.archive, screenshot=args.screenshot, select=args.select, search=args.search
+        )
     try:
         return asyncio.run(_run(commands[args.command], args, out))
     except UsageError as exc:

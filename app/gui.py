@@ -1,0 +1,126 @@
+"""The desktop app: a qasync event loop, the main window, an excepthook, QSettings, and the
+headless ``--screenshot`` mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+SCREEN_SIZE = (1280, 800)
+
+
+def _prepare_environment(headless: bool) -> None:
+    os.environ.setdefault("QT_API", "pyside6")  # qasync picks its binding from this
+    if headless or (
+        sys.platform.startswith("linux")
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
+        # No display (a server, CI, --screenshot): render offscreen instead of aborting.
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def install_excepthook(show: object) -> None:
+    """Unexpected errors (bugs) are logged and shown non-modally; the app keeps running."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox, QWidget
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        log.error("unexpected error:\n%s", text)
+        parent = show if isinstance(show, QWidget) else None
+        box = QMessageBox(parent)
+        box.setIcon(QMessageBox.Icon.Critical)
+        box.setWindowTitle("Flatchat: unexpected error")
+        box.setText(f"Something went wrong: {exc}")
+        box.setInformativeText("Flatchat keeps running. The details below are also in the log.")
+        box.setDetailedText(text)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+
+    sys.excepthook = hook
+
+
+async def prepare_view(
+    window: object, select: str | None = None, search: str | None = None
+) -> None:
+    """Bring the window to the state the screenshot shows: a session selected, a search run."""
+    from ui.models.lists import SessionRoles
+    from ui.widgets.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    await window.tasks.wait_idle()
+    if window.archive is None:
+        return
+    if select is None:
+        proxy = window.sidebar.session_proxy
+        if proxy.rowCount():
+            select = str(proxy.index(0, 0).data(SessionRoles.SESSION_ID))
+    if select is not None:
+        if not window.select_session_in_list(select):
+            await window.open_session(select)
+        await window.tasks.wait_idle()
+    if search:
+        window.show_search()
+        window.search_panel.query.setText(search)
+        window.search_panel.run_now()
+        task = window.search_panel.task
+        if task is not None:
+            await task
+        await window.tasks.wait_idle()
+
+
+def run_gui(
+    archive: str | None = None,
+    *,
+    screenshot: str | None = None,
+    select: str | None = None,
+    search: str | None = None,
+) -> int:
+    _prepare_environment(headless=screenshot is not None)
+    import qasync  # type: ignore[import-untyped]
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from resources.sample import sample_archive_path
+    from ui import theme
+    from ui.widgets.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName("Flatchat")
+    app.setApplicationName("Flatchat")
+    theme.follow_system(app)
+    window = MainWindow(QSettings(), sample_archive_path)
+    install_excepthook(window)
+
+    async def main() -> int:
+        quitting = asyncio.Event()
+        app.aboutToQuit.connect(quitting.set)
+        window.resize(*SCREEN_SIZE)
+        window.show()
+        target = archive
+        if target is None and screenshot is None and window.recent_archives():
+            target = window.recent_archives()[0]
+        if target:
+            window.start_open(target)
+        if screenshot is not None:
+            await window.tasks.wait_idle(timeout=60)
+            await prepare_view(window, select, search)
+            await asyncio.sleep(0)  # let queued layout and paint events run
+            app.processEvents()
+            saved = window.grab().save(screenshot)
+            if not saved:
+                log.error("could not write %s", screenshot)
+            window.close()
+            return 0 if saved else 1
+        await quitting.wait()
+        return 0
+
+    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        return runner.run(main())

@@ -1,0 +1,328 @@
+"""End to end on a temp copy of the sample archive: open, browse, read, find, export, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+import storage.files
+from storage import Archive
+from storage.jobs import JobControl
+from storage.search.results import Hit, SearchResults
+from tests.ui.conftest import run_async, until
+from ui.dialogs.report import ResultDialog
+from ui.models import MessageRoles, SessionRoles
+from ui.widgets.main_window import MainWindow
+
+A001 = "chat_session_20250303_091500_000000_a001"
+A002 = "chat_session_20250310_201000_000000_a002"
+A003 = "chat_session_20250402_183000_000000_a003"
+PANEL = "panel_session_20250318_140000_000000_a004"
+
+
+@pytest.fixture
+def window(qtbot: Any, qloop: Any, tmp_path: Path, qtmodeltester: Any) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    for model in (win.sidebar.sessions, win.sidebar.session_proxy, win.sidebar.panels,
+                  win.sidebar.documents, win.sidebar.personas, win.sidebar.users,
+                  win.messages, win.search_panel.model):
+        qtmodeltester.check(model)
+    return win
+
+
+def listed(win: MainWindow) -> list[str]:
+    proxy = win.sidebar.session_proxy
+    return [proxy.index(r, 0).data(SessionRoles.SESSION_ID) for r in range(proxy.rowCount())]
+
+
+def test_open_select_read(window: MainWindow, qloop: Any, sample_copy: Path) -> None:
+    async def scenario() -> None:
+        assert await window.open_archive(sample_copy)
+        assert listed(window) == [A003, A002, A001]  # newest activity first, panel on its tab
+        assert window.sidebar.panel_proxy.rowCount() == 1
+        assert window.sidebar.personas.rowCount() >= 3
+        assert window.select_session_in_list(A001)
+        await until(lambda: window.session is not None and window.messages.rowCount() == 16)
+        await window.tasks.wait_idle()
+        first = window.messages.index(0, 0)
+        assert first.data(MessageRoles.AUTHOR) == "You"
+        assert "4 GB" in first.data(MessageRoles.CONTENT) or first.data(MessageRoles.CONTENT)
+        assert "Situational context" in window.details.text.toHtml()
+        # user switch
+        window.sidebar.user_combo.setCurrentIndex(window.sidebar.users.row_of("grace"))
+        await until(lambda: window.user_id == "grace" and len(listed(window)) == 2)
+        await window.tasks.wait_idle()
+        assert window.sidebar.documents.rowCount() >= 1
+
+    run_async(qloop, scenario())
+    assert window.recent_archives() == [str(sample_copy)]
+    assert window.errors == []
+
+
+def test_branches_find_and_panel(window: MainWindow, qloop: Any, sample_copy: Path) -> None:
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.open_session(A002)
+        await window.tasks.wait_idle()
+        combo = window.conversation.branches
+        assert combo.isVisibleTo(window) and combo.count() == 2
+        shown = window.messages.branch_leaf
+        other = combo.itemData(0) if combo.itemData(0) != shown else combo.itemData(1)
+        await window.switch_branch(other)
+        assert window.messages.rows[-1].message_id == other
+        assert (await window.archive.get_session("ada", A002)).metadata["active_leaf_id"] == other
+        # find
+        window.conversation.show_find()
+        window.conversation.find_bar.edit.setText("Bernoulli")
+        assert window.messages.matches
+        assert "of" in window.conversation.find_bar.count.text()
+        window.conversation.find_step(True)
+        # the panel shows persona names and insights
+        await window.open_session(PANEL)
+        await window.tasks.wait_idle()
+        authors = {window.messages.index(r, 0).data(MessageRoles.AUTHOR)
+                   for r in range(window.messages.rowCount())}
+        assert "pragmatic_engineer" not in authors and len(authors) >= 3
+        assert "Insights" in window.details.text.toHtml()
+
+    run_async(qloop, scenario())
+
+
+def test_export_markdown_matches_source(window: MainWindow, qloop: Any, sample_copy: Path,
+                                        tmp_path: Path) -> None:
+    async def scenario() -> Path:
+        await window.open_archive(sample_copy)
+        session = await window.archive.get_session("ada", A001)
+        await window.export_session(session, tmp_path / "out.json")
+        await window.export_session(session, tmp_path / "out.html")
+        return await window.export_session(session, tmp_path / "out.md")
+
+    path = run_async(qloop, scenario())
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\nsession_id: \"" + A001 + "\"\n")
+    assert 'title: "Streaming a 4 GB sensor CSV without running out of memory"' in text
+    source = (sample_copy / "users/ada" / A001 / "messages.jsonl").read_text(encoding="utf-8")
+    import json
+    for line in source.splitlines():
+        assert json.loads(line)["content"].rstrip("\n") in text
+    assert "<section" in (tmp_path / "out.html").read_text(encoding="utf-8")
+    data = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert len(data["messages"]) == 16
+
+
+def test_corrupt_session_is_shown_not_raised(window: MainWindow, qloop: Any,
+                                             sample_copy: Path) -> None:
+    (sample_copy / "users/ada" / A002 / "session.json").write_text("{not json", encoding="utf-8")
+    with (sample_copy / "users/ada" / A001 / "messages.jsonl").open("a") as fh:
+        fh.write("{broken line}\n")
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle()
+        assert window.sidebar.problem.isVisibleTo(window)
+        assert "session.json" in window.sidebar.problem.text()
+        assert not await window.open_session(A002)
+        assert "damaged" in window.conversation.placeholder.text()
+        # what can be read is still shown: the other sessions open, bad lines skipped
+        assert await window.open_session(A001)
+        assert window.messages.rowCount() == 16
+
+    run_async(qloop, scenario())
+    assert any("session.json" in e for e in window.errors)
+
+
+def test_read_only_archive_browses_and_says_why(window: MainWindow, qloop: Any,
+                                                sample_copy: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(storage.files.os, "open", read_only)
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        assert await window.open_session(A003)
+        session = window.session
+        assert session is not None
+        window.run("write", window.update_session(session, title="New title"), "Renaming")
+        await window.tasks.wait_idle()
+
+    run_async(qloop, scenario())
+    assert window.errors and "read-only" in window.errors[-1].lower()
+    assert isinstance(window.last_dialog, QMessageBox) and not window.last_dialog.isModal()
+
+
+def test_non_archive_folder_offers_and_writes_nothing(window: MainWindow, qloop: Any,
+                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+
+    async def scenario() -> bool:
+        return await window.open_archive(folder)
+
+    assert run_async(qloop, scenario()) is False
+    box = window.last_dialog
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert list(folder.iterdir()) == []
+    box.done(QMessageBox.StandardButton.No)
+    assert list(folder.iterdir()) == []
+
+    async def accept() -> None:
+        assert await window.open_archive(folder) is False
+        dialog = window.last_dialog
+        assert isinstance(dialog, QMessageBox)
+        dialog.done(QMessageBox.StandardButton.Yes)
+        await until(lambda: window.archive is not None)
+
+    run_async(qloop, accept())
+    assert (folder / "archive.json").exists()
+
+
+def test_external_append_shows_up(window: MainWindow, qloop: Any, sample_copy: Path) -> None:
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.open_session(A003)
+        other = await Archive.open(sample_copy)  # another process, as far as the window knows
+        await other.add_message("ada", A003, {"role": "user", "content": "late arrival"})
+        created = await other.create_session("ada", "Made elsewhere")
+        await until(lambda: window.messages.rows[-1].content == "late arrival", timeout=8)
+        await until(lambda: created.session_id in listed(window), timeout=8)
+
+    run_async(qloop, scenario(), timeout=20)
+
+
+def _drag(cls: Any, pos: QPointF, *args: Any) -> Any:
+    try:
+        return cls(pos, *args)
+    except TypeError:
+        return cls(pos.toPoint(), *args)
+
+
+def simulate_drop(target: Any, mime: QMimeData) -> tuple[bool, bool]:
+    pos = QPointF(target.rect().center())
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)
+    enter = _drag(QDragEnterEvent, pos, *args)
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False, False
+    QApplication.sendEvent(target, _drag(QDragMoveEvent, pos, *args))
+    drop = QDropEvent(pos, *args)
+    QApplication.sendEvent(target, drop)
+    return True, drop.isAccepted()
+
+
+def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,
+                                                sample_copy: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "notes.txt"
+    doc.write_text("hello")
+    calls: list[tuple[Any, ...]] = []
+
+    async def fake_ingest(paths: list[str], user_id: str, session_id: str | None = None,
+                          control: JobControl | None = None) -> dict[str, Any]:
+        assert control is not None
+        control.set_total(len(paths))
+        await asyncio.sleep(0)
+        control.step(paths[0])
+        calls.append((paths, user_id, session_id))
+        return {"files": [{"path": paths[0], "status": "ingested"}]}
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        window.archive.ingest = fake_ingest  # type: ignore[attr-defined]
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(doc))])
+        assert simulate_drop(window.sidebar.document_view.viewport(), mime) == (True, True)
+        text = QMimeData()
+        text.setText("just text")
+        assert simulate_drop(window.sidebar.document_view.viewport(), text) == (False, False)
+        await until(lambda: bool(calls))
+        await window.tasks.wait_idle()
+
+    run_async(qloop, scenario())
+    assert calls == [([str(doc)], "ada", None)]
+    assert isinstance(window.last_dialog, ResultDialog)
+    assert window.last_dialog.table.rowCount() == 1
+
+
+def test_search_hit_opens_session_at_message(window: MainWindow, qloop: Any,
+                                             sample_copy: Path) -> None:
+    seen: list[str] = []
+
+    async def fake_search(query: str, mode: str = "keyword", limit: int = 20, offset: int = 0,
+                          **filters: Any) -> SearchResults:
+        seen.append(query)
+        await asyncio.sleep(0.05)
+        hit = Hit(kind="message", user_id="ada", session_id=A001, score=1.0,
+                  snippet="use gzip.open", highlights=[(4, 8)], message_id="msg_a001_14",
+                  title="Streaming")
+        return SearchResults(query=query, mode=mode, total=1, hits=[hit])  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        window.archive.search = fake_search  # type: ignore[attr-defined]
+        window.search_panel.set_search(fake_search, "ada")
+        window.show_search()
+        panel = window.search_panel
+        panel.query.setText("gz")
+        panel.run_now()
+        first = panel.task
+        panel.query.setText("gzip")
+        panel.role.setCurrentText("assistant")
+        panel.run_now()
+        assert first is not None and (first.cancelled() or first.done() or first.cancelling())
+        await until(lambda: panel.model.rowCount() == 1)
+        panel.view.activated.emit(panel.model.index(0, 0))
+        await until(lambda: window.session is not None and window.session.session_id == A001)
+        await window.tasks.wait_idle()
+        assert window.messages.target_id == "msg_a001_14"
+        current = window.conversation.view.currentIndex()
+        assert current.data(MessageRoles.MESSAGE_ID) == "msg_a001_14"
+
+    run_async(qloop, scenario())
+    assert seen[-1] == "gzip role:assistant"
+
+
+def test_persona_create_and_job_cancel(window: MainWindow, qloop: Any, sample_copy: Path) -> None:
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        dialog = window.edit_persona(None)
+        dialog.name.setText("Careful Critic")
+        dialog.traits.setText("precise, patient")
+        dialog.accept()
+        await window.tasks.wait_idle()
+        assert window.sidebar.personas.row_of("careful_critic") >= 0
+
+        async def job(control: JobControl) -> int:
+            control.set_total(1000)
+            for _ in range(1000):
+                await asyncio.sleep(0.001)
+                control.step("item")
+            return 0
+
+        task = asyncio.ensure_future(window.jobs.run("Test job", job))
+        await until(lambda: window.jobs.isVisibleTo(window))
+        window.jobs.cancel_button.click()
+        with pytest.raises(Exception, match="cancelled"):
+            await task
+        assert not window.jobs.isVisibleTo(window)
+
+    run_async(qloop, scenario())
+    persona = run_async(qloop, Archive.open(sample_copy))
+    assert persona is not None

@@ -1,0 +1,1 @@
+"""Dialogs; all are shown with ``open()``/``show()`` (never ``exec()`` inside async code)."""

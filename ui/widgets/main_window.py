@@ -1,0 +1,994 @@
+"""The main window: welcome page or archive browser (sidebar, conversation, details), search
+panel, drag-and-drop ingestion, import/export, job progress, errors shown non-modally."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QWidget,
+)
+
+from storage import (
+    Archive,
+    DocumentRecord,
+    NotAnArchiveError,
+    Persona,
+    Session,
+    StorageError,
+)
+from storage.events import (
+    Change,
+    DocumentsChanged,
+    MessagesAppended,
+    MessagesRewritten,
+    PersonasChanged,
+    SessionChanged,
+    UserChanged,
+)
+from storage.search.results import Hit
+from ui import export
+from ui.dialogs.persona import PersonaDialog
+from ui.dialogs.report import ResultDialog, show_error
+from ui.errors import advice, headline
+from ui.models.lists import DocumentRoles, PersonaRoles, SessionRoles, UserRoles, is_pinned, tags_of
+from ui.models.messages import MessageListModel
+from ui.tasks import TaskRunner
+from ui.widgets.conversation import ConversationPane
+from ui.widgets.details import DetailsPane
+from ui.widgets.jobs import JobIndicator
+from ui.widgets.search import SearchPanel
+from ui.widgets.sidebar import Sidebar
+from ui.widgets.welcome import WelcomePage
+
+log = logging.getLogger(__name__)
+POLL_MS = 2000  # external changes: how often the open user's session list is compared
+MAX_RECENT = 8
+RECENT_KEY = "recent_archives"
+
+
+class MainWindow(QMainWindow):
+    archive_opened = Signal(str)
+    session_shown = Signal(str)
+    error_shown = Signal(str)
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        sample_path: Callable[[], Path] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Flatchat")
+        self.resize(1280, 800)
+        self.settings = settings
+        self._sample_path = sample_path
+        self.archive: Archive | None = None
+        self.user_id: str | None = None
+        self.session: Session | None = None
+        self.tasks = TaskRunner(self)
+        self.tasks.failed.connect(self.report_error)
+        self.errors: list[str] = []  # what was shown, newest last (tests and the log read it)
+        self.last_dialog: QWidget | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._polling = False
+
+        self.stack = QStackedWidget(self)
+        self.welcome = WelcomePage(self.stack)
+        self.stack.addWidget(self.welcome)
+        self.browser = QSplitter(Qt.Orientation.Horizontal, self.stack)
+        self.sidebar = Sidebar(self.browser)
+        self.messages = MessageListModel(self)
+        self.conversation = ConversationPane(self.messages, self.browser)
+        self.details = DetailsPane(self.browser)
+        self.browser.addWidget(self.sidebar)
+        self.browser.addWidget(self.conversation)
+        self.browser.addWidget(self.details)
+        self.browser.setStretchFactor(0, 0)
+        self.browser.setStretchFactor(1, 1)
+        self.browser.setStretchFactor(2, 0)
+        self.browser.setSizes([320, 680, 280])
+        self.stack.addWidget(self.browser)
+        self.setCentralWidget(self.stack)
+
+        self.search_panel = SearchPanel(self)
+        self.search_dock = QDockWidget("Search", self)
+        self.search_dock.setObjectName("search")
+        self.search_dock.setWidget(self.search_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.search_dock)
+        self.search_dock.hide()
+        self.search_panel.hit_activated.connect(self._on_search_hit_activated)
+
+        self.status_label = QLabel("", self)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.jobs = JobIndicator(self)
+        self.statusBar().addPermanentWidget(self.jobs)
+
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._on_poll_timeout)
+
+        self._build_menus()
+        self._connect()
+        self.setAcceptDrops(True)
+        for view in (
+            self.sidebar.document_view.viewport(),
+            self.conversation.view.viewport(),
+            self.details.documents_view.viewport(),
+        ):
+            view.setAcceptDrops(True)
+            view.installEventFilter(self)
+        self.welcome.set_recent(self.recent_archives())
+        self.welcome.sample_button.setVisible(sample_path is not None)
+
+    # ================================================================ setup
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+
+        def act(menu: QMenu, text: str, slot: Callable[[], Any], keys: Any = None) -> QAction:
+            action = menu.addAction(text)
+            if keys is not None:
+                action.setShortcuts(keys if isinstance(keys, list) else [QKeySequence(keys)])
+            action.triggered.connect(slot)
+            return action
+
+        act(file, "&Open archive folder…", self.choose_archive, QKeySequence.StandardKey.Open)
+        act(file, "&New archive…", self.choose_new_archive, QKeySequence.StandardKey.New)
+        if self._sample_path is not None:
+            act(file, "Open the &sample archive", self.open_sample)
+        self.recent_menu = file.addMenu("&Recent archives")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addSeparator()
+        self.import_action = act(file, "&Import chat export…", self.choose_import, "Ctrl+I")
+        self.add_docs_action = act(file, "&Add documents…", self.choose_documents, "Ctrl+D")
+        self.export_action = act(file, "&Export conversation…", self.choose_export, "Ctrl+E")
+        file.addSeparator()
+        act(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit = bar.addMenu("&Edit")
+        edit.addAction(self.conversation.find_action)
+        act(edit, "&Search everything", self.show_search, ["Ctrl+K", "Ctrl+Shift+F"])
+        act(edit, "Filter &sessions", self._focus_filter, "Ctrl+L")
+        view = bar.addMenu("&View")
+        details = self.details_toggle = view.addAction("&Details pane")
+        details.setCheckable(True)
+        details.setChecked(True)
+        details.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        details.toggled.connect(self.details.setVisible)
+        view.addAction(self.search_dock.toggleViewAction())
+        act(view, "&Reload", self.reload, QKeySequence.StandardKey.Refresh)
+        help_menu = bar.addMenu("&Help")
+        act(help_menu, "&About Flatchat", self.show_about)
+
+    def _connect(self) -> None:
+        sb = self.sidebar
+        self.welcome.open_requested.connect(self.choose_archive)
+        self.welcome.create_requested.connect(self.choose_new_archive)
+        self.welcome.sample_requested.connect(self.open_sample)
+        self.welcome.recent_chosen.connect(self.start_open)
+        sb.user_combo.currentIndexChanged.connect(self._on_user_combo_changed)
+        for view in (sb.session_view, sb.panel_view):
+            view.selectionModel().currentChanged.connect(self._on_session_current_changed)
+            view.customContextMenuRequested.connect(lambda pos, v=view: self._session_menu(v, pos))
+        sb.sessions.load_failed.connect(self._on_sessions_load_failed)
+        sb.panels.load_failed.connect(self._on_sessions_load_failed)
+        sb.document_view.activated.connect(self._on_document_activated)
+        sb.document_view.customContextMenuRequested.connect(self._document_menu)
+        sb.persona_view.activated.connect(self._on_persona_activated)
+        sb.new_persona.clicked.connect(lambda: self.edit_persona(None))
+        self.conversation.branch_chosen.connect(self._on_branch_chosen)
+
+    # ================================================================ errors & status
+    def report_error(self, what: str, exc: BaseException) -> None:
+        """An error the user can act on: status bar + a non-modal box with details."""
+        text = f"{headline(exc)}: {exc}"
+        repeated = bool(self.errors) and self.errors[-1] == text
+        self.errors.append(text)
+        self.status_label.setText(text)
+        if not repeated:  # the same problem found by two loaders gets one box
+            self.last_dialog = show_error(self, exc, what)
+        self.error_shown.emit(text)
+
+    def notify(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def run(self, key: str, coro: Coroutine[Any, Any, Any], what: str = "") -> asyncio.Task[Any]:
+        return self.tasks.start(key, coro, what)
+
+    # ================================================================ archives
+    def recent_archives(self) -> list[str]:
+        if self.settings is None:
+            return []
+        value = self.settings.value(RECENT_KEY, [])
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    def _remember(self, path: str) -> None:
+        if self.settings is None:
+            return
+        recent = [path] + [p for p in self.recent_archives() if p != path]
+        self.settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
+        self.welcome.set_recent(self.recent_archives())
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_archives():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.start_open(p))
+        self.recent_menu.setEnabled(bool(self.recent_archives()))
+
+    def _folder_dialog(self, title: str, slot: Callable[[str], object]) -> None:
+        dialog = QFileDialog(self, title)
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.fileSelected.connect(slot)
+        self.last_dialog = dialog
+        dialog.open()
+
+    def choose_archive(self) -> None:
+        self._folder_dialog("Open archive folder", self.start_open)
+
+    def choose_new_archive(self) -> None:
+        self._folder_dialog(
+            "Choose an empty folder for the new archive",
+            lambda path: self.run("archive", self.open_archive(path, create=True), "Creating"),
+        )
+
+    def open_sample(self) -> None:
+        if self._sample_path is None:
+            return
+        try:
+            path = self._sample_path()
+        except FileNotFoundError as exc:
+            self.welcome.message.setText(str(exc))
+            return
+        self.start_open(str(path))
+
+    def start_open(self, path: str) -> None:
+        self.run("archive", self.open_archive(path), f"Opening {path}")
+
+    async def open_archive(self, path: str | Path, *, create: bool = False) -> bool:
+        """Open ``path``; a folder that is no archive gets an offer to create one there
+        (nothing is written unless the user says yes)."""
+        self.notify(f"Opening {path}…")
+        try:
+            archive = await Archive.open(path, create=create)
+        except NotAnArchiveError as exc:
+            self.notify(str(exc))
+            if not create:
+                self._offer_create(str(path), exc)
+            else:
+                self.report_error("Creating the archive", exc)
+            return False
+        await self.set_archive(archive)
+        self._remember(str(archive.root))
+        self.archive_opened.emit(str(archive.root))
+        return True
+
+    def _offer_create(self, path: str, exc: NotAnArchiveError) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Not a Flatchat archive")
+        box.setText(f"{path} is not a Flatchat archive.")
+        box.setInformativeText(f"{exc}\n\nCreate a new, empty archive in this folder?")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+
+        def done(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:
+                self.run("archive", self.open_archive(path, create=True), "Creating the archive")
+
+        box.finished.connect(done)
+        self.last_dialog = box
+        box.open()
+        self.welcome.message.setText(str(exc))
+
+    async def set_archive(self, archive: Archive) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self.archive is not None and self.archive is not archive:
+            await self.archive.close()
+        self.archive = archive
+        self.session = None
+        loop = asyncio.get_running_loop()
+
+        def listener(change: Change) -> None:  # runs in the writing thread
+            loop.call_soon_threadsafe(self._on_change, change)
+
+        self._unsubscribe = archive.changes.subscribe(listener)
+        self.setWindowTitle(f"Flatchat — {archive.root}")
+        self.stack.setCurrentWidget(self.browser)
+        self.search_panel.set_search(getattr(archive, "search", None), None)
+        self.messages.clear()
+        self.conversation.show_placeholder("Choose a conversation on the left.")
+        self.details.clear()
+        users = await archive.list_users()
+        if self.archive is not archive:
+            return
+        self.sidebar.users.reset(users)
+        if not users:
+            self.conversation.show_placeholder(
+                "This archive is empty. Import a chat export (File → Import) to fill it."
+            )
+            self.notify(f"Opened {archive.root} (no users yet)")
+            return
+        self.sidebar.user_combo.blockSignals(True)
+        self.sidebar.user_combo.setCurrentIndex(0)
+        self.sidebar.user_combo.blockSignals(False)
+        await self.select_user(users[0].user_id)
+        self._poll.start()
+        self.notify(f"Opened {archive.root}")
+
+    def reload(self) -> None:
+        if self.archive is not None:
+            self.run("archive", self.set_archive(self.archive), "Reloading")
+
+    # ================================================================ user
+    def _on_user_combo_changed(self, row: int) -> None:
+        user_id = self.sidebar.users.index(row, 0).data(UserRoles.USER_ID)
+        if user_id and user_id != self.user_id:
+            self.run("user", self.select_user(str(user_id)), "Loading the user")
+
+    async def select_user(self, user_id: str) -> None:
+        archive = self.archive
+        if archive is None:
+            return
+        self.user_id = user_id
+        self.session = None
+        self.messages.clear()
+        self.details.clear()
+        self.conversation.show_placeholder("Choose a conversation on the left.")
+        self.sidebar.show_problem("")
+        self.search_panel.set_search(getattr(archive, "search", None), user_id)
+        sb = self.sidebar
+        sb.sessions.set_source(archive, user_id)
+        sb.panels.set_source(archive, user_id)
+        row = sb.users.row_of(user_id)
+        if row >= 0 and sb.user_combo.currentIndex() != row:
+            sb.user_combo.blockSignals(True)
+            sb.user_combo.setCurrentIndex(row)
+            sb.user_combo.blockSignals(False)
+        await asyncio.gather(
+            sb.sessions.load(),
+            sb.panels.load(),
+            self._load_documents(),
+            self._load_personas(),
+        )
+
+    async def _load_list(
+        self, what: str, fetch: Callable[[Archive, str], Coroutine[Any, Any, Any]], model: Any
+    ) -> bool:
+        """Fill one of the user's lists; an error is shown and the rest of the window stays."""
+        if self.archive is None or self.user_id is None:
+            return False
+        user = self.user_id
+        try:
+            records = await fetch(self.archive, user)
+        except StorageError as exc:
+            self.report_error(what, exc)
+            return False
+        if user != self.user_id:
+            return False
+        model.reset(records)
+        return True
+
+    async def _load_documents(self) -> None:
+        await self._load_list(
+            "Listing documents", lambda a, u: a.list_documents(u), self.sidebar.documents
+        )
+
+    async def _load_personas(self) -> None:
+        loaded = await self._load_list(
+            "Listing personas", lambda a, u: a.list_personas(u), self.sidebar.personas
+        )
+        if loaded:
+            self.messages.set_names(self.sidebar.personas.names())
+
+    def _on_sessions_load_failed(self, exc: BaseException) -> None:
+        hint = advice(exc)
+        self.sidebar.show_problem(f"{headline(exc)}: {exc}" + (f"\n{hint}" if hint else ""))
+        self.report_error("Listing sessions", exc)
+
+    # ================================================================ session
+    def _on_session_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        session_id = current.data(SessionRoles.SESSION_ID)
+        if session_id and (self.session is None or self.session.session_id != session_id):
+            self.run("session", self.open_session(str(session_id)), "Opening the conversation")
+
+    async def open_session(self, session_id: str, around: str | None = None) -> bool:
+        """Show a session (scrolled to message ``around`` if given) and its details."""
+        archive, user = self.archive, self.user_id
+        if archive is None or user is None:
+            return False
+        try:
+            session = await archive.get_session(user, session_id)
+        except StorageError as exc:
+            self.session = None
+            self.messages.clear()
+            self.conversation.show_placeholder(f"{headline(exc)}\n\n{exc}\n\n{advice(exc)}".strip())
+            self.report_error("Opening the conversation", exc)
+            return False
+        self.session = session
+        self.conversation.show_session(session.title or "(untitled)", "loading…")
+        self.conversation.set_branches([], None)
+        self.details.show_session(session)
+        await self.messages.open(archive, session, around=around)
+        if self.session is not session:
+            return False
+        self._update_conversation_status()
+        if around is not None and self.conversation.scroll_to_message(around):
+            pass
+        else:
+            self.conversation.scroll_to_end()
+        self.session_shown.emit(session.session_id)
+        self.run("details", self._load_details(session), "Loading details")
+        self.run("branches", self._load_branches(session, around), "Loading branches")
+        return True
+
+    def _update_conversation_status(self) -> None:
+        m = self.messages
+        if m.branch_leaf is not None:
+            status = f"{m.rowCount()} messages on this branch"
+        elif m.rowCount() < m.total:
+            status = f"{m.total:,} messages ({m.rowCount():,} loaded)"
+        else:
+            status = f"{m.total:,} messages"
+        self.conversation.status.setText(status)
+
+    async def _load_details(self, session: Session) -> None:
+        archive = self.archive
+        if archive is None:
+            return
+        user, sid = session.user_id, session.session_id
+        problems: list[str] = []
+
+        async def safe(call: Callable[[], Coroutine[Any, Any, Any]], default: Any) -> Any:
+            try:
+                return await call()
+            except StorageError as exc:
+                problems.append(str(exc))
+                return default
+
+        context = await safe(lambda: archive.get_context(user, sid), None)
+        history = await safe(lambda: archive.get_context_history(user, sid), [])
+        docs = await safe(lambda: archive.list_documents(user, sid), [])
+        insights: list[Any] = []
+        participants: list[str] = []
+        if session.is_panel:
+            insights = await safe(lambda: archive.get_panel_insights(user, sid), [])
+            names = self.sidebar.personas.names()
+            participants = [names.get(p, p) for p in session.participants]
+        if self.session is not session:
+            return
+        self.details.show_session(
+            session,
+            message_count=self.messages.total,
+            context=context,
+            history=history,
+            documents=docs,
+            participants=participants,
+            insights=insights,
+            problem="; ".join(problems),
+        )
+
+    async def _load_branches(self, session: Session, around: str | None) -> None:
+        archive = self.archive
+        if archive is None:
+            return
+        leaves = await archive.list_leaves(session.user_id, session.session_id)
+        if self.session is not session or len(leaves) < 2:
+            return
+        labels = []
+        for leaf in leaves:
+            message = await archive.get_message(session.user_id, session.session_id, leaf)
+            text = " ".join(message.content.split())
+            labels.append((leaf, text[:40] + ("…" if len(text) > 40 else "")))
+        active = session.metadata.get("active_leaf_id")
+        if self.session is not session:
+            return
+        await self.messages.show_branch(str(active) if active else None)
+        self.conversation.set_branches(labels, self.messages.branch_leaf)
+        self._update_conversation_status()
+        if not (around and self.conversation.scroll_to_message(around)):
+            self.conversation.scroll_to_end()
+
+    def _on_branch_chosen(self, leaf: str) -> None:
+        self.run("branch", self.switch_branch(leaf), "Switching branch")
+
+    async def switch_branch(self, leaf: str) -> None:
+        session, archive = self.session, self.archive
+        if session is None or archive is None:
+            return
+        await self.messages.show_branch(leaf)
+        self._update_conversation_status()
+        self.conversation.scroll_to_end()
+        try:  # remembering the choice is a write: a read-only archive still shows the branch
+            self.session = await archive.set_active_leaf(session.user_id, session.session_id, leaf)
+        except StorageError as exc:
+            self.notify(f"Showing the branch, but it cannot be remembered: {exc}")
+
+    def select_session_in_list(self, session_id: str) -> bool:
+        for view, proxy, tab in (
+            (self.sidebar.session_view, self.sidebar.session_proxy, 0),
+            (self.sidebar.panel_view, self.sidebar.panel_proxy, 1),
+        ):
+            for row in range(proxy.rowCount()):
+                index = proxy.index(row, 0)
+                if index.data(SessionRoles.SESSION_ID) == session_id:
+                    self.sidebar.tabs.setCurrentIndex(tab)
+                    view.setCurrentIndex(index)
+                    view.scrollTo(index)
+                    return True
+        return False
+
+    # ================================================================ session actions
+    def _session_at(self, view: QListView, pos: QPoint) -> Session | None:
+        record = view.indexAt(pos).data(SessionRoles.RECORD)
+        return record if isinstance(record, Session) else None
+
+    def _session_menu(self, view: QListView, pos: QPoint) -> None:
+        session = self._session_at(view, pos)
+        if session is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("&Rename…", lambda: self.ask_rename(session))
+        menu.addAction("Un&pin" if is_pinned(session) else "&Pin", lambda: self.toggle_pin(session))
+        menu.addAction("&Tags…", lambda: self.ask_tags(session))
+        menu.addAction("&Export…", lambda: self.choose_export(session))
+        menu.addSeparator()
+        menu.addAction("&Delete…", lambda: self.ask_delete(session))
+        self.last_dialog = menu
+        menu.popup(view.viewport().mapToGlobal(pos))
+
+    def _ask_text(self, title: str, label: str, value: str, slot: Callable[[str], object]) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(label)
+        dialog.setTextValue(value)
+        dialog.textValueSelected.connect(slot)
+        self.last_dialog = dialog
+        dialog.open()
+
+    def ask_rename(self, session: Session) -> None:
+        self._ask_text(
+            "Rename conversation",
+            "Title:",
+            session.title,
+            lambda title: self.run("write", self.update_session(session, title=title), "Renaming"),
+        )
+
+    def ask_tags(self, session: Session) -> None:
+        def apply(text: str) -> None:
+            tags = [t.strip().lstrip("#") for t in text.split(",") if t.strip()]
+            self.run("write", self.update_session(session, metadata={"tags": tags}), "Tagging")
+
+        self._ask_text("Tags", "Tags (comma separated):", ", ".join(tags_of(session)), apply)
+
+    def toggle_pin(self, session: Session) -> None:
+        pinned = not is_pinned(session)
+        self.run("write", self.update_session(session, metadata={"pinned": pinned}), "Pinning")
+
+    async def update_session(self, session: Session, **changes: Any) -> None:
+        if self.archive is None:
+            return
+        updated = await self.archive.update_session(session.user_id, session.session_id, **changes)
+        self._show_updated_session(updated)
+
+    def _show_updated_session(self, session: Session) -> None:
+        model = self.sidebar.panels if session.is_panel else self.sidebar.sessions
+        model.upsert(session)
+        if self.session is not None and self.session.session_id == session.session_id:
+            self.session = session
+            self.conversation.show_session(session.title or "(untitled)")
+            self._update_conversation_status()
+
+    def ask_delete(self, session: Session) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Delete conversation")
+        box.setText(f"Delete “{session.title or session.session_id}”?")
+        box.setInformativeText(
+            f"Its {session.message_count} messages and documents are removed from the archive."
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+
+        def done(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes:
+                self.run("write", self.delete_session(session), "Deleting")
+
+        box.finished.connect(done)
+        self.last_dialog = box
+        box.open()
+
+    async def delete_session(self, session: Session) -> None:
+        if self.archive is None:
+            return
+        await self.archive.delete_session(session.user_id, session.session_id)
+        self._forget_session(session.session_id)
+
+    def _forget_session(self, session_id: str) -> None:
+        self.sidebar.sessions.discard(session_id)
+        self.sidebar.panels.discard(session_id)
+        if self.session is not None and self.session.session_id == session_id:
+            self.session = None
+            self.messages.clear()
+            self.details.clear()
+            self.conversation.show_placeholder("The conversation was deleted.")
+
+    # ================================================================ export
+    def choose_export(self, session: Session | None = None) -> None:
+        session = session or self.session
+        if session is None:
+            self.notify("Choose a conversation to export first.")
+            return
+        dialog = QFileDialog(self, "Export conversation")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilters(["Markdown (*.md)", "HTML (*.html)", "JSON (*.json)"])
+        dialog.setDefaultSuffix("md")
+        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in session.title)[:60]
+        dialog.selectFile(f"{safe.strip() or session.session_id}.md")
+
+        def chosen(path: str) -> None:
+            self.run("export", self.export_session(session, Path(path)), "Exporting")
+
+        dialog.fileSelected.connect(chosen)
+        self.last_dialog = dialog
+        dialog.open()
+
+    async def export_session(self, session: Session, path: Path) -> Path:
+        """Write ``session`` (its active branch if it has branches) as .md, .html or .json."""
+        archive = self.archive
+        if archive is None:
+            raise RuntimeError("no archive open")
+        suffix = path.suffix.lower() or ".md"
+        if suffix not in (".md", ".html", ".htm", ".json"):
+            path, suffix = path.with_suffix(".md"), ".md"
+        leaves = await archive.list_leaves(session.user_id, session.session_id)
+        if len(leaves) > 1:
+            messages = await archive.get_branch(session.user_id, session.session_id)
+        else:
+            messages = await archive.get_all_messages(session.user_id, session.session_id)
+        text = export.render(suffix, session, messages, self.messages.author)
+        await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+        self.notify(f"Exported {len(messages)} messages to {path}")
+        return path
+
+    # ================================================================ documents
+    def _on_document_activated(self, index: QModelIndex) -> None:
+        record = index.data(DocumentRoles.RECORD)
+        if isinstance(record, DocumentRecord):
+            self.run("open-doc", self.open_document(record), "Opening the document")
+
+    async def open_document(self, record: DocumentRecord, session_id: str | None = None) -> None:
+        if self.archive is None or self.user_id is None:
+            return
+        path = await self.archive.document_path(self.user_id, record.doc_id, session_id)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def _document_menu(self, pos: QPoint) -> None:
+        view = self.sidebar.document_view
+        record = view.indexAt(pos).data(DocumentRoles.RECORD)
+        if not isinstance(record, DocumentRecord):
+            return
+        menu = QMenu(self)
+        menu.addAction("&Open", lambda: self.run("open-doc", self.open_document(record)))
+        menu.addAction("&Delete…", lambda: self.ask_delete_document(record))
+        self.last_dialog = menu
+        menu.popup(view.viewport().mapToGlobal(pos))
+
+    def ask_delete_document(self, record: DocumentRecord) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("Delete document")
+        box.setText(f"Delete “{record.original_name or record.doc_id}” from the archive?")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+
+        def done(result: int) -> None:
+            if result == QMessageBox.StandardButton.Yes and self.archive and self.user_id:
+                coro = self.archive.delete_document(self.user_id, record.doc_id)
+                self.run("write", coro, "Deleting the document")
+
+        box.finished.connect(done)
+        self.last_dialog = box
+        box.open()
+
+    # ================================================================ personas
+    def _on_persona_activated(self, index: QModelIndex) -> None:
+        record = index.data(PersonaRoles.RECORD)
+        if isinstance(record, Persona):
+            self.edit_persona(record)
+
+    def edit_persona(self, persona: Persona | None) -> PersonaDialog:
+        dialog = PersonaDialog(persona, self)
+
+        def save() -> None:
+            record = dialog.persona()
+            owner = None if persona is not None and persona.is_global else self.user_id
+            self.run("write", self.save_persona(record, owner), "Saving the persona")
+
+        dialog.accepted.connect(save)
+        self.last_dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def save_persona(self, persona: Persona, user_id: str | None) -> None:
+        if self.archive is None:
+            return
+        saved = await self.archive.save_persona(persona, user_id)
+        self.sidebar.personas.upsert(saved)
+        self.messages.set_names(self.sidebar.personas.names())
+
+    # ================================================================ search
+    def show_search(self) -> None:
+        self.search_dock.show()
+        self.search_dock.raise_()
+        self.search_panel.focus_query()
+
+    def _focus_filter(self) -> None:
+        self.sidebar.tabs.setCurrentIndex(0)
+        self.sidebar.filter.setFocus()
+
+    def _on_search_hit_activated(self, hit: Hit) -> None:
+        self.run("session", self.open_hit(hit), "Opening the search hit")
+
+    async def open_hit(self, hit: Hit) -> bool:
+        """Open the hit's session scrolled to (and highlighting) its message."""
+        if self.archive is None:
+            return False
+        if hit.user_id != self.user_id:
+            await self.select_user(hit.user_id)
+        if hit.session_id is None:  # a document in the user's library
+            self.sidebar.tabs.setCurrentIndex(2)
+            row = self.sidebar.documents.row_of(hit.doc_id)
+            if row >= 0:
+                self.sidebar.document_view.setCurrentIndex(self.sidebar.documents.index(row, 0))
+            return row >= 0
+        shown = await self.open_session(hit.session_id, around=hit.message_id)
+        if shown:
+            self.select_session_in_list(hit.session_id)
+        return shown
+
+    # ================================================================ drops, ingest, import
+    @staticmethod
+    def dropped_paths(event: QDropEvent | QDragEnterEvent) -> list[str]:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.archive is not None and self.dropped_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self.dropped_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.ingest(paths, None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            if self.archive is not None and self.dropped_paths(event):  # type: ignore[arg-type]
+                event.acceptProposedAction()  # type: ignore[attr-defined]
+                return True
+        elif kind == QEvent.Type.Drop:
+            paths = self.dropped_paths(event)  # type: ignore[arg-type]
+            if paths:
+                event.acceptProposedAction()  # type: ignore[attr-defined]
+                into_session = watched is not self.sidebar.document_view.viewport()
+                session = self.session.session_id if into_session and self.session else None
+                self.ingest(paths, session)
+                return True
+        return super().eventFilter(watched, event)
+
+    def ingest(self, paths: Sequence[str], session_id: str | None) -> None:
+        """Ingest dropped files into the session (or the user's library)."""
+        self.run("ingest", self.ingest_paths(list(paths), session_id), "Adding documents")
+
+    async def ingest_paths(self, paths: list[str], session_id: str | None) -> Any:
+        archive, user = self.archive, self.user_id
+        if archive is None or user is None:
+            self.notify("Open an archive and choose a user before adding documents.")
+            return None
+        ingest = getattr(archive, "ingest", None)
+        if ingest is None:
+            self.notify("Adding documents is not available in this build yet.")
+            return None
+        if self.jobs.busy:
+            self.notify("Another job is running; wait for it or cancel it.")
+            return None
+        result = await self.jobs.run(
+            "Adding documents",
+            lambda control: ingest(paths, user, session_id=session_id, control=control),
+        )
+        self._show_result("Added documents", result)
+        await self._load_documents()
+        if self.session is not None:
+            self.run("details", self._load_details(self.session))
+        return result
+
+    def choose_documents(self) -> None:
+        dialog = QFileDialog(self, "Add documents")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        session = self.session.session_id if self.session else None
+        dialog.filesSelected.connect(lambda paths: self.ingest(paths, session))
+        self.last_dialog = dialog
+        dialog.open()
+
+    def choose_import(self) -> None:
+        dialog = QFileDialog(self, "Import a chat export (ZIP, JSON or a folder)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(
+            lambda path: self.run("import", self.import_path(path), "Importing")
+        )
+        self.last_dialog = dialog
+        dialog.open()
+
+    async def import_path(self, path: str) -> Any:
+        archive, user = self.archive, self.user_id
+        if archive is None:
+            self.notify("Open an archive before importing.")
+            return None
+        importer = getattr(archive, "import_archive", None)
+        if importer is None:
+            self.notify("Importing is not available in this build yet.")
+            return None
+        if user is None:
+            user = "me"
+            if not await archive.user_exists(user):
+                await archive.create_user(user)
+        if self.jobs.busy:
+            self.notify("Another job is running; wait for it or cancel it.")
+            return None
+        result = await self.jobs.run(
+            f"Importing {Path(path).name}",
+            lambda control: importer(path, user, control=control),
+        )
+        self._show_result("Import report", result)
+        await self.select_user(user) if self.user_id != user else await self._refresh_listing()
+        return result
+
+    def _show_result(self, title: str, result: Any) -> None:
+        dialog = ResultDialog(title, result, self)
+        self.last_dialog = dialog
+        dialog.show()
+
+    # ================================================================ changes
+    def _on_change(self, change: Change) -> None:
+        """A change announced by the archive (from a worker thread, hopped to this loop)."""
+        if self.archive is None:
+            return
+        user = getattr(change, "user_id", None)
+        if isinstance(change, UserChanged):
+            self.run("users", self._reload_users(), "Listing users")
+            return
+        if user is not None and user != self.user_id:
+            return
+        if isinstance(change, SessionChanged):
+            if change.deleted:
+                self._forget_session(change.session_id)
+            else:
+                self.run(f"s:{change.session_id}", self._refresh_session(change.session_id))
+        elif isinstance(change, MessagesAppended | MessagesRewritten):
+            self.run(f"s:{change.session_id}", self._refresh_session(change.session_id))
+        elif isinstance(change, DocumentsChanged):
+            self.run("documents", self._load_documents(), "Listing documents")
+            if self.session is not None and change.session_id == self.session.session_id:
+                self.run("details", self._load_details(self.session))
+        elif isinstance(change, PersonasChanged):
+            self.run("personas", self._load_personas(), "Listing personas")
+
+    async def _reload_users(self) -> None:
+        if self.archive is None:
+            return
+        users = await self.archive.list_users()
+        current = self.user_id
+        self.sidebar.user_combo.blockSignals(True)
+        self.sidebar.users.reset(users)
+        row = self.sidebar.users.row_of(current)
+        self.sidebar.user_combo.setCurrentIndex(max(0, row))
+        self.sidebar.user_combo.blockSignals(False)
+        if current is None and users:
+            await self.select_user(users[0].user_id)
+
+    async def _refresh_session(self, session_id: str) -> None:
+        if self.archive is None or self.user_id is None:
+            return
+        try:
+            session = await self.archive.get_session(self.user_id, session_id)
+        except StorageError:
+            return  # deleted meanwhile: the deletion's own change removes it
+        self._show_updated_session(session)
+        if self.session is not None and self.session.session_id == session_id:
+            await self._sync_open_session()
+
+    async def _sync_open_session(self) -> None:
+        follow = not self.messages.has_newer
+        bar = self.conversation.view.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 4
+        before = self.messages.rowCount()
+        await self.messages.sync_tail()
+        self._update_conversation_status()
+        if follow and at_bottom and self.messages.rowCount() != before:
+            self.conversation.scroll_to_end()
+
+    def _on_poll_timeout(self) -> None:
+        if not self._polling and self.archive is not None and self.user_id is not None:
+            self._polling = True
+            self.run("poll", self._refresh_listing(), "Checking for changes")
+
+    async def _refresh_listing(self) -> None:
+        """External changes (another process): compare the listing with what is shown."""
+        try:
+            if self.archive is None or self.user_id is None:
+                return
+            user = self.user_id
+            try:
+                sessions = await self.archive.list_sessions(user)
+            except StorageError as exc:  # shown once in the sidebar, not a box every poll
+                self.sidebar.show_problem(f"{headline(exc)}: {exc}")
+                return
+            if user != self.user_id:
+                return
+            self.sidebar.sessions.apply_listing(s for s in sessions if not s.is_panel)
+            self.sidebar.panels.apply_listing(s for s in sessions if s.is_panel)
+            if self.session is not None:
+                fresh = next((s for s in sessions if s.session_id == self.session.session_id), None)
+                if fresh is None:
+                    self._forget_session(self.session.session_id)
+                elif fresh != self.session:
+                    self.session = fresh
+                    await self._sync_open_session()
+            self.sidebar.show_problem("")
+        finally:
+            self._polling = False
+
+    # ================================================================ misc
+    def show_about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Flatchat")
+        box.setText(
+            "<b>Flatchat</b><br>Your AI chat history and documents as plain JSON/JSONL files "
+            "on your disk, searchable offline."
+        )
+        self.last_dialog = box
+        box.open()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._poll.stop()
+        if self.jobs.control is not None:
+            self.jobs.control.cancel()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.tasks.cancel_all()
+        super().closeEvent(event)

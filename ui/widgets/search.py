@@ -1,0 +1,234 @@
+"""The search panel (Ctrl+K): as-you-type (debounced; a new keystroke cancels the running
+search), keyword/semantic/hybrid, filters, ranked hits with highlighted snippets."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, QTimer, Signal
+from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPalette, QTextDocument
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from storage import StorageError
+from storage.search.results import Hit, SearchResults
+from ui.models.search import HitRoles, SearchResultsModel
+
+log = logging.getLogger(__name__)
+DEBOUNCE_MS = 200
+LIMIT = 50
+MODES = ("keyword", "semantic", "hybrid")
+Index = QModelIndex | QPersistentModelIndex
+
+
+def build_query(
+    text: str, *, role: str = "", kind: str = "", user: str = "", after: str = "", before: str = ""
+) -> str:
+    """The query with the panel's filters as ``field:value`` terms of the search language."""
+    parts = [text.strip()]
+    for name, value in (
+        ("role", role),
+        ("kind", kind),
+        ("user", user),
+        ("after", after),
+        ("before", before),
+    ):
+        if value:
+            parts.append(f"{name}:{value}")
+    return " ".join(p for p in parts if p)
+
+
+class HitDelegate(QStyledItemDelegate):
+    """Two lines per hit: where it comes from (muted) and the snippet with highlights."""
+
+    def _doc(self, option: QStyleOptionViewItem, index: Index) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDefaultFont(option.font)
+        doc.setDocumentMargin(4)
+        source = str(index.data(HitRoles.SOURCE) or "")
+        snippet = str(index.data(HitRoles.SNIPPET_HTML) or "")
+        muted = option.palette.color(QPalette.ColorRole.PlaceholderText).name()
+        doc.setHtml(f"<div style='color:{muted}'><small>{source}</small></div><div>{snippet}</div>")
+        doc.setTextWidth(max(100, option.rect.width() or 300))
+        return doc
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        self.initStyleOption(option, index)
+        view = self.parent()
+        if isinstance(view, QListView):
+            option.rect = QRect(0, 0, view.viewport().width(), 0)
+        doc = self._doc(option, index)
+        return QSize(int(doc.textWidth()), int(doc.size().height()) + 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        self.initStyleOption(option, index)
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.color(QPalette.ColorRole.AlternateBase))
+        doc = self._doc(option, index)
+        painter.translate(option.rect.topLeft())
+        ctx = QAbstractTextDocumentLayout.PaintContext()
+        ctx.palette = option.palette
+        doc.documentLayout().draw(painter, ctx)
+        painter.restore()
+
+
+class SearchPanel(QWidget):
+    """Set :attr:`search` to the archive's ``search`` coroutine function (None: unavailable)."""
+
+    hit_activated = Signal(object)  # Hit
+    results_shown = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search: Any = None
+        self.user_id: str | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.query = QLineEdit(self)
+        self.query.setPlaceholderText('Search everything — words, "a phrase", prefix*, -not')
+        self.query.setClearButtonEnabled(True)
+        layout.addWidget(self.query)
+        row = QHBoxLayout()
+        self.mode = QComboBox(self)
+        self.mode.addItems([m.title() for m in MODES])
+        self.mode.setToolTip("Keyword: exact words · Semantic: by meaning · Hybrid: both")
+        self.kind = QComboBox(self)
+        self.kind.addItems(["Any kind", "message", "document", "context"])
+        self.role = QComboBox(self)
+        self.role.addItems(["Any role", "user", "assistant", "system", "tool"])
+        self.scope = QComboBox(self)
+        self.scope.addItems(["All users", "This user"])
+        for w in (self.mode, self.kind, self.role, self.scope):
+            row.addWidget(w)
+        layout.addLayout(row)
+        dates = QHBoxLayout()
+        self.after = QLineEdit(self)
+        self.after.setPlaceholderText("after YYYY-MM-DD")
+        self.before = QLineEdit(self)
+        self.before.setPlaceholderText("before YYYY-MM-DD")
+        dates.addWidget(self.after)
+        dates.addWidget(self.before)
+        layout.addLayout(dates)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.model = SearchResultsModel(self)
+        self.view = QListView(self)
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(HitDelegate(self.view))
+        self.view.setUniformItemSizes(False)
+        self.view.setWordWrap(True)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        layout.addWidget(self.view, 1)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.run_now)
+        self._task: asyncio.Task[None] | None = None
+        self.query.textChanged.connect(self._on_input_changed)
+        self.query.returnPressed.connect(self._activate_first)
+        for combo in (self.mode, self.kind, self.role, self.scope):
+            combo.currentIndexChanged.connect(self._on_input_changed)
+        self.after.editingFinished.connect(self._on_input_changed)
+        self.before.editingFinished.connect(self._on_input_changed)
+        self.view.activated.connect(self._on_view_activated)
+        self.view.clicked.connect(self._on_view_activated)
+
+    def set_search(self, search: Any, user_id: str | None) -> None:
+        self.search = search
+        self.user_id = user_id
+        available = search is not None
+        self.query.setEnabled(available)
+        self.status.setText("" if available else "Search is not available in this build yet.")
+
+    def focus_query(self) -> None:
+        self.query.setFocus()
+        self.query.selectAll()
+
+    def full_query(self) -> str:
+        def pick(combo: QComboBox) -> str:
+            return combo.currentText() if combo.currentIndex() > 0 else ""
+
+        user = self.user_id if self.scope.currentIndex() == 1 and self.user_id else ""
+        return build_query(
+            self.query.text(),
+            role=pick(self.role),
+            kind=pick(self.kind),
+            user=user,
+            after=_date(self.after.text()),
+            before=_date(self.before.text()),
+        )
+
+    def _on_input_changed(self, *_: object) -> None:
+        self._timer.start()
+
+    def run_now(self) -> None:
+        """Start the search for the current input, cancelling the one still running."""
+        self._timer.stop()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.ensure_future(
+            self._search(self.full_query(), MODES[self.mode.currentIndex()])
+        )
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    async def _search(self, query: str, mode: str) -> None:
+        if self.search is None:
+            return
+        if not self.query.text().strip():
+            self.model.reset([])
+            self.status.setText("")
+            return
+        self.status.setText("Searching…")
+        try:
+            results: SearchResults = await self.search(query, mode=mode, limit=LIMIT, offset=0)
+        except StorageError as exc:
+            self.model.reset([])
+            self.status.setText(str(exc))
+            return
+        self.model.total = results.total
+        self.model.reset(results.hits)
+        shown = len(results.hits)
+        note = f" — {results.degraded}" if results.degraded else ""
+        self.status.setText(
+            f"{results.total:,} matches, best {shown} shown{note}" if shown else f"No matches{note}"
+        )
+        self.results_shown.emit(shown)
+
+    def _activate_first(self) -> None:
+        if self.model.rowCount():
+            self._on_view_activated(self.model.index(0, 0))
+        else:
+            self.run_now()
+
+    def _on_view_activated(self, index: QModelIndex) -> None:
+        hit = index.data(HitRoles.RECORD)
+        if isinstance(hit, Hit):
+            self.hit_activated.emit(hit)
+
+
+def _date(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        return ""
