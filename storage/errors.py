@@ -143,3 +143,43 @@ class SettingsError(StorageError, ValueError):
         self.key = key
         self.source = source
         super().__init__(f"invalid setting {key} (from {source}): {detail}")
+
+
+class ImportFormatError(StorageError):
+    """An export file that cannot be read: not JSON, truncated, or not the shape its format
+    needs. Says which file, what was wrong and, where known, the byte offset."""
+
+    def __init__(self, path: str | Path, detail: str, offset: int | None = None) -> None:
+        self.path = str(path)
+        self.detail = detail
+        self.offset = offset
+        where = f"{self.path} at byte {offset:,}" if offset is not None else self.path
+        super().__init__(f"cannot import {where}: {detail}")
+
+
+class UnknownExportFormatError(ImportFormatError):
+    """Input whose shape matches none of the export formats we import."""
+
+    def __init__(self, path: str | Path, tried: list[str], detail: str = "") -> None:
+        self.tried = list(tried)
+        extra = f" ({detail})" if detail else ""
+        super().__init__(path, f"not a known chat export; formats tried: {', '.join(tried)}{extra}")
+
+
+class UnsafeArchiveError(ImportFormatError):
+    """A ZIP that would write outside its folder (zip-slip) or unpack to far more than it
+    holds (a zip bomb). Nothing of it was imported."""
+
+    def __init__(self, path: str | Path, member: str, detail: str) -> None:
+        self.member = member
+        super().__init__(path, f"unsafe ZIP member {member!r}: {detail}; nothing was imported")
+
+
+class NothingImportedError(StorageError):
+    """An import that found no conversation it could import (an empty export, or every
+    conversation skipped or failed): never reported as a success. ``report`` says why."""
+
+    def __init__(self, path: str | Path, detail: str, report: object = None) -> None:
+        self.path = str(path)
+        self.report = report
+        super().__init__(f"imported 0 conversations from {self.path}: {detail}")

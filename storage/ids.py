@@ -24,7 +24,7 @@ _WINDOWS_RESERVED = frozenset(
     + [f"LPT{i}" for i in range(1, 10)]
 )
 # Names the layout uses inside a user folder; a session with such an id would shadow them.
-RESERVED_SESSION_NAMES = frozenset({"documents", "personas", "profile.json", "sessions"})
+RESERVED_SESSION_NAMES = frozenset({"documents", "imports", "personas", "profile.json", "sessions"})
 
 
 def validate_id(value: object, kind: str = "") -> str:

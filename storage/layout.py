@@ -22,6 +22,7 @@ CONTEXT_HISTORY = "context_history"
 DOCUMENTS = "documents"
 DOCUMENTS_META = "metadata.json"
 PERSONAS = "personas"
+IMPORTS = "imports"  # users/<u>/imports/<id>.json: import reports
 LEGACY_PERSONA_SUFFIX = "_messages.jsonl"
 
 

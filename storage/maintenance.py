@@ -21,6 +21,7 @@ from storage.layout import (
     CONTEXT_HISTORY,
     DOCUMENTS,
     DOCUMENTS_META,
+    IMPORTS,
     INSIGHTS,
     LEGACY_PERSONA_SUFFIX,
     MESSAGES,
@@ -267,7 +268,7 @@ class _Checker:
             if (
                 entry.name.startswith(".")
                 or not entry.is_dir()
-                or entry.name in (DOCUMENTS, PERSONAS)
+                or entry.name in (DOCUMENTS, PERSONAS, IMPORTS)
             ):
                 continue
             path = Path(entry.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import heapq
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -50,14 +51,28 @@ class SessionsMixin(ArchiveBase):
         *,
         metadata: dict[str, Any] | None = None,
         session_id: str | None = None,
+        created_at: dt.datetime | None = None,
+        updated_at: dt.datetime | None = None,
     ) -> Session:
-        """Create a session with a time-sortable id unique across processes."""
+        """Create a session with a time-sortable id unique across processes.
+
+        ``created_at``/``updated_at`` default to now; importers pass the source's own times.
+        """
         kind = _session_type(session_type)
         self._require_user(user_id)
-        return self._create_session(user_id, title, kind, metadata or {}, session_id)
+        return self._create_session(
+            user_id, title, kind, metadata or {}, session_id, created_at, updated_at
+        )
 
     def _create_session(
-        self, user_id: str, title: str, kind: str, metadata: dict[str, Any], session_id: str | None
+        self,
+        user_id: str,
+        title: str,
+        kind: str,
+        metadata: dict[str, Any],
+        session_id: str | None,
+        created_at: dt.datetime | None = None,
+        updated_at: dt.datetime | None = None,
     ) -> Session:
         if session_id is not None:
             validate_session_id(session_id)
@@ -78,8 +93,8 @@ class SessionsMixin(ArchiveBase):
                 user_id=user_id,
                 title=title,
                 session_type=kind,
-                created_at=now,
-                updated_at=now,
+                created_at=created_at or now,
+                updated_at=updated_at or created_at or now,
                 metadata=metadata,
             )
             with self.locks.session(user_id, sid):
@@ -105,9 +120,14 @@ class SessionsMixin(ArchiveBase):
         *,
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
+        touch: bool = True,
         **fields: Any,
     ) -> Session:
-        """Change a session's title and fields; ``metadata`` is merged key by key."""
+        """Change a session's title and fields; ``metadata`` is merged key by key.
+
+        ``updated_at`` becomes now, unless ``touch`` is false (an importer keeping the source's
+        times): then it is kept, or set from ``fields``.
+        """
         for name in ("session_id", "user_id", "message_count"):
             if name in fields:
                 raise ValueError(f"{name} cannot be changed with update_session")
@@ -121,7 +141,8 @@ class SessionsMixin(ArchiveBase):
             if "session_type" in fields:
                 fields["session_type"] = _session_type(fields["session_type"])
             data.update(fields)
-            data["updated_at"] = utcnow().isoformat()
+            if touch:
+                data["updated_at"] = utcnow().isoformat()
             session = self._write_session(Session.model_validate(data))
         self._emit(SessionChanged(user_id, session_id))
         return session
@@ -197,7 +218,11 @@ class SessionsMixin(ArchiveBase):
         return message
 
     def _append(
-        self, user_id: str, session_id: str, messages: Sequence[Message | dict[str, Any]]
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[Message | dict[str, Any]],
+        touch: bool = True,
     ) -> list[Message]:
         with self.locks.session(user_id, session_id):
             session = self._read_session(user_id, session_id)
@@ -207,9 +232,11 @@ class SessionsMixin(ArchiveBase):
             log = self._log(session)
             base = self._trusted_count(session, log)
             log.append(records, self.settings.storage.max_message_bytes)
+            # An importer (touch=False) keeps the source's times: the newest message's.
+            newest = utcnow() if touch else max(r.timestamp for r in records)
             update = {
                 "message_count": base + len(records),
-                "updated_at": max(utcnow(), session.updated_at),
+                "updated_at": max(newest, session.updated_at),
                 MESSAGES_BYTES: _size(log.path),
             }
             self._write_session(session.model_copy(update=update))
@@ -238,10 +265,19 @@ class SessionsMixin(ArchiveBase):
 
     @threaded
     def add_messages(
-        self, user_id: str, session_id: str, messages: Sequence[Message | dict[str, Any]]
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[Message | dict[str, Any]],
+        *,
+        touch: bool = True,
     ) -> list[Message]:
-        """Append many messages with one lock, one write and one fsync."""
-        return self._append(user_id, session_id, list(messages))
+        """Append many messages with one lock, one write and one fsync.
+
+        The session's ``updated_at`` becomes now; with ``touch=False`` (importers) it becomes
+        the newest message's time instead, if that is later than the current value.
+        """
+        return self._append(user_id, session_id, list(messages), touch)
 
     @threaded
     def get_messages(
