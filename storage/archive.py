@@ -9,12 +9,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from storage.base import threaded
 from storage.context import ContextMixin
 from storage.documents import DocumentsMixin
 from storage.errors import NotAnArchiveError, UnsupportedFormatError
 from storage.files import make_dirs, read_model, remove_stale_temp_files, write_model
 from storage.layout import ARCHIVE_JSON, PERSONAS_GLOBAL, USERS
-from storage.maintenance import MaintenanceMixin
+from storage.maintenance import MaintenanceMixin, Problem, VerifyReport
 from storage.models import ArchiveInfo
 from storage.panels import PanelsMixin
 from storage.personas import PersonasMixin
@@ -109,6 +110,26 @@ class Archive(
         if os.access(root, os.W_OK):
             remove_stale_temp_files(root)
         return cls(root, settings, info)
+
+    @threaded
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Check every file (see MaintenanceMixin.verify) and the search index; with
+        ``repair`` a damaged index is rebuilt (it is derived data: nothing is lost)."""
+        report: VerifyReport = MaintenanceMixin.verify.sync(self, repair)  # type: ignore[attr-defined]
+        problems = self.index_problems()
+        if problems and repair:
+            self._rebuild(None)
+        for problem in problems:
+            report.problems.append(
+                Problem(
+                    str(self.layout.index_dir),
+                    f"search index: {problem} (derived data: rebuilt "
+                    "on the next search, or now by reindex / verify --repair)",
+                    severity="warning",
+                    repaired=repair,
+                )
+            )
+        return report
 
     @property
     def format_version(self) -> int:

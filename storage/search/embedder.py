@@ -129,12 +129,14 @@ class HashingEmbedder:
         return _normalize(out)
 
 
-def load_embedder(kind: str = "model2vec", batch_size: int = 1024) -> Embedder:
+def load_embedder(
+    kind: str = "model2vec", batch_size: int = 1024, folder: Path | None = None
+) -> Embedder:
     """The configured embedder, or the fallback (logged, and marked degraded) if it fails."""
     if kind == "hashing":
         return HashingEmbedder()
     try:
-        return Model2VecEmbedder(batch_size=batch_size)
+        return Model2VecEmbedder(folder or MODEL_DIR, batch_size=batch_size)
     except (EmbedderLoadError, OSError, ImportError) as exc:
         log.warning("semantic search degraded: %s", exc)
         return HashingEmbedder()

@@ -82,12 +82,7 @@ class SearchEngine:
                     "there is nothing to search for in it (only operators or punctuation)",
                 )
             return SearchResults(query, mode, 0, [])
-        try:
-            return self._search(parsed, mode, limit, offset)
-        except (ValueError, OSError) as exc:
-            if isinstance(exc, QuerySyntaxError):
-                raise
-            raise IndexCorruptError(f"searching the index failed: {exc}") from exc
+        return self._search(parsed, mode, limit, offset)
 
     def _search(
         self, parsed: ParsedQuery, mode: SearchMode, limit: int, offset: int
@@ -129,10 +124,10 @@ class SearchEngine:
         if query is None:
             return 0, []
         searcher = fulltext.searcher()
-        result = searcher.search(query, max(want, 1), count=True)
+        result = _run(searcher, query, max(want, 1))
         ranked = []
         for score, address in result.hits:
-            doc = searcher.doc(address).to_dict()
+            doc = _doc(searcher, address)
             ranked.append(_Candidate(_one(doc, "key"), float(score), doc))
         return int(result.count or 0), ranked
 
@@ -153,10 +148,10 @@ class SearchEngine:
         scores = dict(nearest)
         query = fulltext.build(parsed, keys=list(scores), text_required=False)
         searcher = fulltext.searcher()
-        result = searcher.search(query, len(scores), count=True)
+        result = _run(searcher, query, len(scores))
         ranked = []
         for _score, address in result.hits:
-            doc = searcher.doc(address).to_dict()
+            doc = _doc(searcher, address)
             key = _one(doc, "key")
             ranked.append(_Candidate(key, scores.get(key, 0.0), doc))
         ranked.sort(key=lambda c: -c.score)
@@ -203,6 +198,21 @@ class SearchEngine:
                 hit = replace(hit, title=self._titles(user, session))
             hits.append(hit)
         return hits
+
+
+def _run(searcher: Any, query: Any, limit: int) -> Any:
+    """Run a built query; a failure here is the index's (unreadable files), not the query's."""
+    try:
+        return searcher.search(query, limit, count=True)
+    except (ValueError, OSError) as exc:
+        raise IndexCorruptError(f"searching the keyword index failed: {exc}") from exc
+
+
+def _doc(searcher: Any, address: Any) -> dict[str, Any]:
+    try:
+        return dict(searcher.doc(address).to_dict())
+    except (ValueError, OSError) as exc:
+        raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
 
 
 def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:

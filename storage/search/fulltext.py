@@ -171,7 +171,7 @@ class FullTextIndex:
                     tantivy.FieldType.Date,
                     filters.after,
                     filters.before,
-                    include_upper=False,
+                    include_upper=filters.before is None,  # "before" excludes its own instant
                 )
             )
         return must

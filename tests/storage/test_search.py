@@ -1,0 +1,230 @@
+"""Searching a real temp archive: keyword, semantic and hybrid modes, filters, paging,
+snippets, incremental updates from this and other processes, damaged indexes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+import pytest_asyncio
+
+from storage import Archive, Message, SituationalContext
+from storage.search.query import QuerySyntaxError
+
+pytestmark = pytest.mark.asyncio
+WORKER = Path(__file__).with_name("worker.py")
+T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def msg(mid: str, role: str, content: str, day: int = 0) -> Message:
+    return Message(message_id=mid, role=role, content=content,
+                   timestamp=T0 + dt.timedelta(days=day))
+
+
+@pytest_asyncio.fixture
+async def corpus(archive: Archive) -> AsyncIterator[tuple[Archive, str, str]]:
+    await archive.create_user("ada")
+    await archive.create_user("bob")
+    cooking = await archive.create_session("ada", "Cooking", metadata={"source": "chatgpt"})
+    travel = await archive.create_session("bob", "Travel plans")
+    await archive.add_messages("ada", cooking.session_id, [
+        msg("c1", "user", "How do I make a crème brûlée without a torch?"),
+        msg("c2", "assistant", "Use the oven grill. Caramelise the sugar for two minutes.", 1),
+        msg("c3", "user", "And a vegan pasta sauce for the misﬁts in my family?", 2),
+        msg("c4", "assistant", "Blend roasted tomatoes with garlic and olive oil.", 3),
+    ])
+    await archive.add_messages("bob", travel.session_id, [
+        msg("t1", "user", "Trains from Paris to Berlin: which is fastest?", 5),
+        msg("t2", "assistant", "The direct ICE via Frankfurt takes about eight hours.", 6),
+        msg("t3", "user", "Is there a night train with a sleeper?", 7),
+    ])
+    await archive.update_context("bob", travel.session_id, SituationalContext(
+        summary="Bob plans a rail trip across Europe", key_points=["prefers night trains"],
+        entities={"cities": ["Paris", "Berlin"]}, confidence=0.8, timestamp=T0))
+    yield archive, cooking.session_id, travel.session_id
+
+
+def ids(results: object) -> list[str | None]:
+    return [h.message_id for h in results.hits]  # type: ignore[attr-defined]
+
+
+async def test_keyword_language(corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, travel = corpus
+    search = archive.search
+    assert ids(await search("creme brulee", "keyword")) == ["c1"]  # diacritics folded
+    assert ids(await search("misfits", "keyword")) == ["c3"]  # ligature folded
+    assert ids(await search('"night train"', "keyword")) == ["t3"]
+    assert ids(await search('"train night"', "keyword")) == []
+    assert ids(await search("caramel*", "keyword")) == ["c2"]
+    assert set(ids(await search("sugar OR garlic", "keyword"))) == {"c2", "c4"}
+    assert set(ids(await search("kind:message train* -sleeper", "keyword"))) == {"t1"}
+    results = await search("paris", "keyword")
+    assert {h.kind for h in results.hits} == {"message", "context"}
+    context = next(h for h in results.hits if h.kind == "context")
+    assert (context.user_id, context.session_id) == ("bob", travel)
+
+
+async def test_filters_paging_and_totals(corpus: tuple[Archive, str, str]) -> None:
+    archive, cooking, travel = corpus
+    everything = await archive.search("the OR a OR and OR with", "keyword", limit=3)
+    assert everything.total == 7 and len(everything.hits) == 3  # 6 messages and the context
+    page2 = await archive.search("the OR a OR and OR with", "keyword", limit=3, offset=3)
+    assert len(page2.hits) == 3 and not set(ids(page2)) & set(ids(everything))
+    assert set(ids(await archive.search("role:user the OR a", "keyword"))) == {"c1", "c3", "t3"}
+    bobs = await archive.search("kind:message the OR a", "keyword", user="bob")
+    assert set(ids(bobs)) == {"t2", "t3"}
+    assert set(ids(await archive.search(f"session:{cooking} the OR a", "keyword"))) == \
+        {"c1", "c2", "c3"}
+    assert ids(await archive.search("source:chatgpt tomatoes", "keyword")) == ["c4"]
+    late = await archive.search("after:2025-03-06 the OR a OR is", "keyword")
+    assert set(ids(late)) == {"t1", "t2", "t3"}  # t1 is at 12:00 on the 6th
+    early = await archive.search("the OR a", "keyword", kind="message",
+                                 before=dt.date(2025, 3, 3))
+    assert set(ids(early)) == {"c1", "c2"}
+    assert {h.session_id for h in (await archive.search("kind:context a", "keyword")).hits} \
+        == {travel}
+    only_context = await archive.search("kind:context paris", "keyword")
+    assert [h.kind for h in only_context.hits] == ["context"]
+    filters_only = await archive.search("role:assistant", "keyword")
+    assert filters_only.total == 3
+
+
+async def test_hits_name_their_target_with_snippet_highlights(
+        corpus: tuple[Archive, str, str]) -> None:
+    archive, cooking, _travel = corpus
+    hit = (await archive.search("caramelise sugar", "keyword")).hits[0]
+    assert (hit.kind, hit.user_id, hit.session_id, hit.message_id, hit.role) == (
+        "message", "ada", cooking, "c2", "assistant")
+    assert hit.title == "Cooking" and hit.timestamp == T0 + dt.timedelta(days=1)
+    marked = [hit.snippet[a:b].lower() for a, b in hit.highlights]
+    assert marked == ["caramelise", "sugar"]
+    accented = (await archive.search("creme", "keyword")).hits[0]
+    assert [accented.snippet[a:b] for a, b in accented.highlights] == ["crème"]
+
+
+async def test_semantic_and_hybrid(corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, _travel = corpus
+    semantic = await archive.search("railway journey between European capitals", "semantic")
+    assert semantic.degraded is None
+    assert semantic.hits[0].message_id in {"t1", "t2", "t3"} or semantic.hits[0].kind == "context"
+    assert ids(await archive.search("dessert with caramelized sugar", "semantic", limit=2))[0] \
+        in {"c1", "c2"}
+    hybrid = await archive.search("fastest train Berlin", "hybrid", limit=3)
+    assert hybrid.hits[0].message_id == "t1"
+    filtered = await archive.search("tomato sauce", "semantic", user="bob")
+    assert all(h.user_id == "bob" for h in filtered.hits)
+
+
+async def test_new_messages_are_searchable_at_once_and_edits_replace_old_text(
+        corpus: tuple[Archive, str, str]) -> None:
+    archive, cooking, _travel = corpus
+    await archive.add_message("ada", cooking, msg("c5", "user", "What about quokka cupcakes?"))
+    assert ids(await archive.search("quokka", "keyword")) == ["c5"]
+    assert ids(await archive.search("quokka", "semantic", limit=1)) == ["c5"]
+    await archive.edit_message("ada", cooking, "c5", content="What about lemon cupcakes?")
+    assert ids(await archive.search("quokka", "keyword")) == []
+    assert ids(await archive.search("lemon", "keyword")) == ["c5"]
+    await archive.delete_message("ada", cooking, "c5")
+    assert ids(await archive.search("lemon", "keyword")) == []
+    assert await archive.compact_session("ada", cooking)
+    assert ids(await archive.search("tomatoes", "keyword")) == ["c4"]
+    await archive.delete_session("ada", cooking)
+    assert ids(await archive.search("tomatoes", "keyword")) == []
+    assert archive.index_problems() == []
+
+
+async def test_append_from_another_process_is_seen_by_the_next_search(
+        corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, travel = corpus
+    assert (await archive.search("bob says", "keyword")).total == 0
+    subprocess.run([sys.executable, str(WORKER), str(archive.root), "append", "bob", travel,
+                    "3", "zebra"], check=True, timeout=60)
+    results = await archive.search("zebra", "keyword")
+    assert sorted(ids(results)) == ["zebra-0", "zebra-1", "zebra-2"]
+    # Only the new tail was indexed: the earlier messages are there exactly once.
+    assert ids(await archive.search('"night train"', "keyword")) == ["t3"]
+
+
+async def test_documents_chunks_are_searched_with_their_location(archive: Archive) -> None:
+    await archive.create_user("ada")
+    record = await archive.save_document("ada", b"...", "Manual.pdf")
+    folder = archive.layout.documents_dir("ada", None)
+    chunks = [{"chunk": 0, "start": 0, "end": 30, "page": 1, "text": "Introduction to widgets"},
+              {"chunk": 1, "start": 25, "end": 80, "page": 4,
+               "text": "Calibrating the flux capacitor takes patience"}]
+    (folder / f"{record.doc_id}.chunks.jsonl").write_bytes(
+        b"".join(orjson.dumps(c) + b"\n" for c in chunks))
+    await archive.update_document("ada", record.doc_id, analysis={"chunks": 2})
+    hit = (await archive.search("flux capacitor", "keyword")).hits[0]
+    assert (hit.kind, hit.doc_id, hit.chunk, hit.page, hit.char_start, hit.char_end) == (
+        "document", record.doc_id, 1, 4, 25, 80)
+    assert hit.session_id is None and hit.title == "Manual.pdf"
+    await archive.delete_document("ada", record.doc_id)
+    assert (await archive.search("flux capacitor", "keyword")).total == 0
+
+
+async def test_damaged_index_is_detected_reported_and_rebuilt(
+        corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, _travel = corpus
+    assert ids(await archive.search("tomatoes", "keyword")) == ["c4"]
+    for path in (archive.root / ".index").rglob("*"):
+        if path.is_file() and path.suffix in (".npy", ".idx", ".store", ".term", ".pos"):
+            path.write_bytes(path.read_bytes()[: max(0, path.stat().st_size // 3)])
+    reopened = await Archive.open(archive.root)
+    assert reopened.index_problems()  # verify would report it
+    report = await reopened.verify()
+    assert any("search index" in p.problem for p in report.problems)
+    results = await reopened.search("tomatoes", "keyword")
+    assert ids(results) == ["c4"]
+    assert reopened.index_problems() == []
+
+
+async def test_interrupted_commit_means_rebuild(
+        corpus: tuple[Archive, str, str], caplog: pytest.LogCaptureFixture) -> None:
+    archive, _cooking, _travel = corpus
+    await archive.search("warm up", "keyword")
+    (archive.root / ".index" / "state.pending").write_bytes(b"{}")
+    reopened = await Archive.open(archive.root)
+    results = await reopened.search("tomatoes", "keyword")
+    assert ids(results) == ["c4"] and results.total == 1
+    assert "rebuilding the search index: the last index commit was interrupted" in caplog.text
+    assert not (archive.root / ".index" / "state.pending").exists()
+
+
+async def test_deleting_the_index_loses_nothing(corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, _travel = corpus
+    before = ids(await archive.search("the OR a", "keyword", limit=50))
+    shutil.rmtree(archive.root / ".index")
+    reopened = await Archive.open(archive.root)
+    assert ids(await reopened.search("the OR a", "keyword", limit=50)) == before
+
+
+async def test_changed_embedder_rebuilds_vectors(
+        corpus: tuple[Archive, str, str], caplog: pytest.LogCaptureFixture) -> None:
+    archive, _cooking, _travel = corpus
+    await archive.search("warm up", "semantic")
+    other = await Archive.open(archive.root, overrides={"vector": {"embedder": "hashing"}})
+    results = await other.search("tomatoes garlic", "semantic")
+    assert results.hits and results.degraded and "fallback embedder" in results.degraded
+    assert "rebuilding the search index: the index was built with" in caplog.text
+    manifest = orjson.loads((archive.root / ".index" / "vectors" / "manifest.json").read_bytes())
+    assert manifest["embedder"]["name"] == "hashing-char-ngrams-v1"
+
+
+async def test_query_errors_and_empty_queries(corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, _travel = corpus
+    assert (await archive.search("", "keyword")).total == 0
+    with pytest.raises(QuerySyntaxError, match="nothing to search for"):
+        await archive.search("- *", "keyword")
+    with pytest.raises(QuerySyntaxError, match="never closed"):
+        await archive.search('"open', "hybrid")
+    with pytest.raises(ValueError, match="mode must be"):
+        await archive.search("x", "psychic")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown search filters: colour"):
+        await archive.search("x", "keyword", colour="red")
