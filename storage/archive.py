@@ -7,13 +7,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.base import threaded
 from storage.context import ContextMixin
 from storage.documents import DocumentsMixin
 from storage.errors import NotAnArchiveError, UnsupportedFormatError
 from storage.files import make_dirs, read_model, remove_stale_temp_files, write_model
+from storage.jobs import JobControl
 from storage.layout import ARCHIVE_JSON, PERSONAS_GLOBAL, USERS
 from storage.maintenance import MaintenanceMixin, Problem, VerifyReport
 from storage.models import ArchiveInfo
@@ -23,6 +24,9 @@ from storage.search.api import SearchMixin
 from storage.sessions import SessionsMixin
 from storage.settings import Settings, resolve_settings
 from storage.users import UsersMixin
+
+if TYPE_CHECKING:
+    from storage.importers.model import ImportReport
 
 FORMAT_VERSION = 1
 
@@ -130,6 +134,20 @@ class Archive(
                 )
             )
         return report
+
+    async def import_archive(
+        self,
+        path: str | os.PathLike[str],
+        user_id: str,
+        *,
+        control: JobControl | None = None,
+        dry_run: bool = False,
+    ) -> ImportReport:
+        """Import a chat export (ChatGPT, Claude, Open WebUI, Jan, Flatfile v1) as a job:
+        see :func:`storage.importers.job.import_path`."""
+        from storage.importers.job import import_archive
+
+        return await import_archive(self, path, user_id, control=control, dry_run=dry_run)
 
     @property
     def format_version(self) -> int:
