@@ -23,6 +23,11 @@ from resources.sample import sample_archive_path
 def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     """A qasync loop on pytest-qt's QApplication; fresh per test, closed afterwards."""
     qapp.setQuitOnLastWindowClosed(False)
+    # The cyclic collector must not run inside a worker thread (asyncio.to_thread) while Qt
+    # objects of a window are garbage: "Timers cannot be stopped from another thread".
+    # Collect on this (GUI) thread before and after instead.
+    gc.collect()
+    gc.disable()
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     try:
@@ -35,6 +40,7 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
             loop.run_until_complete(asyncio.wait(pending, timeout=2))
         loop.close()
         asyncio.set_event_loop(None)
+        gc.enable()
         gc.collect()  # collect QObjects on the GUI thread, not later inside a worker thread
 
 

@@ -19,7 +19,7 @@ from storage.jobs import JobControl
 from storage.search.results import Hit, SearchResults
 from tests.ui.conftest import run_async, until
 from ui.dialogs.report import ResultDialog
-from ui.models import MessageRoles, SessionRoles
+from ui.models import HitRoles, MessageRoles, SessionRoles
 from ui.widgets.main_window import MainWindow
 
 A001 = "chat_session_20250303_091500_000000_a001"
@@ -326,3 +326,33 @@ def test_persona_create_and_job_cancel(window: MainWindow, qloop: Any, sample_co
     run_async(qloop, scenario())
     persona = run_async(qloop, Archive.open(sample_copy))
     assert persona is not None
+
+
+def test_real_search_as_you_type_opens_hit(window: MainWindow, qloop: Any,
+                                           sample_copy: Path) -> None:
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        assert hasattr(window.archive, "search")
+        window.show_search()
+        await window.tasks.wait_idle(timeout=30)
+        panel = window.search_panel
+        for partial in ("g", "gz", "gzi", "gzip"):  # each keystroke restarts the debounce
+            panel.query.setText(partial)
+        assert panel.task is None  # debounced: nothing started yet
+        await until(lambda: panel.model.rowCount() > 0 and panel.task is not None
+                    and panel.task.done(), timeout=15)
+        assert panel.status.text().endswith("shown")
+        first = panel.model.index(0, 0).data(HitRoles.RECORD)
+        assert first.message_id == "msg_a001_14"
+        panel.view.activated.emit(panel.model.index(0, 0))
+        await until(lambda: window.messages.target_id == "msg_a001_14")
+        await window.tasks.wait_idle()
+        current = window.conversation.view.currentIndex()
+        assert current.data(MessageRoles.MESSAGE_ID) == "msg_a001_14"
+        panel.mode.setCurrentIndex(2)  # hybrid
+        panel.run_now()
+        await panel.task
+        assert panel.model.rowCount() > 0
+
+    run_async(qloop, scenario(), timeout=40)
+    assert window.errors == []

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.last_dialog: QWidget | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._polling = False
+        self._indexed: Archive | None = None
 
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self.stack)
@@ -747,6 +748,11 @@ class MainWindow(QMainWindow):
         self.search_dock.show()
         self.search_dock.raise_()
         self.search_panel.focus_query()
+        archive = self.archive
+        refresh = getattr(archive, "refresh_index", None)
+        if refresh is not None and archive is not self._indexed and not self.jobs.busy:
+            self._indexed = archive  # once per archive; searches refresh new tails themselves
+            self.run("index", self.jobs.run("Updating the search index", refresh), "Indexing")
 
     def _focus_filter(self) -> None:
         self.sidebar.tabs.setCurrentIndex(0)
