@@ -28,7 +28,7 @@ import orjson
 from pydantic import ValidationError
 
 from storage.files import atomic_write, read_json, stamp_path
-from storage.jobs import JobCancelled, JobControl
+from storage.jobs import JobControl
 from storage.jsonl import JsonlLog
 from storage.layout import (
     CONTEXT,
@@ -263,7 +263,11 @@ class Indexer:
 
     # ------------------------------------------------------------------ refreshing
     def refresh(self, control: JobControl | None = None) -> RefreshReport:
-        """Bring the index in step with the files. The caller holds :meth:`lock`."""
+        """Bring the index in step with the files. The caller holds :meth:`lock`.
+
+        Cancelling (or any failure) commits the sources finished so far; the one in progress
+        is dropped from both indexes and from the state, so the next refresh redoes it whole
+        and nothing is ever indexed twice."""
         started = time.monotonic()
         report = RefreshReport(rebuilt=self.rebuilt_reason is not None)
         if self.fulltext is None:
@@ -279,34 +283,47 @@ class Indexer:
         control.set_total(len(work))
         assert self.fulltext is not None
         done: dict[str, Any] = {}
-        deleted_groups: list[str] = []
-        pending: _Batch = _Batch()
+        dropped: list[str] = list(removed)
+        pending = _Batch()
         try:
             with self.fulltext.writer() as writer:
                 for key in removed:
-                    self.fulltext.delete_group(writer, key)
-                    deleted_groups.append(key)
+                    self._drop(writer, key)
                     report.sources_removed += 1
+                in_progress: str | None = None
                 try:
                     for source in work:
+                        in_progress = source.key
                         entry = self._index_source(
-                            writer, source, known.get(source.key), pending, deleted_groups, control
+                            writer, source, known.get(source.key), pending, control
                         )
+                        in_progress = None
                         done[source.key] = entry
                         report.sources_indexed += 1
                         report.documents_added += entry.get("docs_added", 0)
                         if len(pending.texts) >= EMBED_BATCH:
                             report.vectors_added += self._flush_vectors(pending)
                         control.step(source.key)
-                except JobCancelled:
-                    log.info("indexing cancelled; committing the %d sources done", len(done))
-                    raise
                 finally:
+                    if in_progress is not None:
+                        log.info(
+                            "indexing stopped in %s; it will be indexed whole next time",
+                            in_progress,
+                        )
+                        self._drop(writer, in_progress)
+                        dropped.append(in_progress)
                     report.vectors_added += self._flush_vectors(pending)
-                    self._commit(writer, removed, done, deleted_groups)
+                    self._commit(writer, dropped, done)
         finally:
             report.seconds = time.monotonic() - started
         return report
+
+    def _drop(self, writer: Any, group: str) -> None:
+        """Remove a source's documents from both indexes (effective at the next commit)."""
+        assert self.fulltext is not None
+        self.fulltext.delete_group(writer, group)
+        if self.vectors is not None:
+            self.vectors.delete_groups([group])
 
     def _index_source(
         self,
@@ -314,7 +331,6 @@ class Indexer:
         source: Source,
         previous: dict[str, Any] | None,
         pending: _Batch,
-        deleted_groups: list[str],
         control: JobControl,
     ) -> dict[str, Any]:
         assert self.fulltext is not None
@@ -324,8 +340,7 @@ class Indexer:
             tail_from = self._tail_offset(source, previous)
             if tail_from is None:
                 if previous is not None:
-                    self.fulltext.delete_group(writer, source.key)
-                    deleted_groups.append(source.key)
+                    self._drop(writer, source.key)
                 docs, end = self._message_docs(source, 0)
                 entry["head"] = _head(source.path, end) if end else ""
             else:
@@ -335,8 +350,7 @@ class Indexer:
             entry["offset"] = end
         else:
             if previous is not None:
-                self.fulltext.delete_group(writer, source.key)
-                deleted_groups.append(source.key)
+                self._drop(writer, source.key)
             docs = (
                 self._context_docs(source)
                 if source.kind == "context"
@@ -490,12 +504,8 @@ class Indexer:
         pending.clear()
         return added
 
-    def _commit(
-        self, writer: Any, removed: list[str], done: dict[str, Any], deleted_groups: list[str]
-    ) -> None:
+    def _commit(self, writer: Any, removed: list[str], done: dict[str, Any]) -> None:
         sources = self.state.setdefault("sources", {})
-        if self.vectors is not None and deleted_groups:
-            self.vectors.delete_groups(deleted_groups)
         atomic_write(self.folder / "state.pending", b"{}")
         writer.commit()
         if self.vectors is not None:

@@ -3,6 +3,7 @@ snippets, incremental updates from this and other processes, damaged indexes."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import subprocess
@@ -130,6 +131,9 @@ async def test_new_messages_are_searchable_at_once_and_edits_replace_old_text(
     await archive.edit_message("ada", cooking, "c5", content="What about lemon cupcakes?")
     assert ids(await archive.search("quokka", "keyword")) == []
     assert ids(await archive.search("lemon", "keyword")) == ["c5"]
+    # The rewritten session's vectors are the new ones, not lost with the old.
+    assert "c5" in ids(await archive.search("lemon cupcakes", "semantic", limit=3))
+    assert "c1" in ids(await archive.search("crème brûlée torch", "semantic", limit=3))
     await archive.delete_message("ada", cooking, "c5")
     assert ids(await archive.search("lemon", "keyword")) == []
     assert await archive.compact_session("ada", cooking)
@@ -228,3 +232,38 @@ async def test_query_errors_and_empty_queries(corpus: tuple[Archive, str, str]) 
         await archive.search("x", "psychic")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="unknown search filters: colour"):
         await archive.search("x", "keyword", colour="red")
+
+
+async def test_cancelled_indexing_resumes_without_duplicates(archive: Archive) -> None:
+    from storage.jobs import JobCancelled, JobControl, Progress
+
+    await archive.create_user("ada")
+    for s in range(12):
+        sid = (await archive.create_session("ada", f"s{s}")).session_id
+        await archive.add_messages("ada", sid, [
+            Message(role="user", content=f"common word number {i} in session {s}")
+            for i in range(25)])
+    seen: list[Progress] = []
+
+    def cancel_at_once(progress: Progress) -> None:
+        seen.append(progress)
+        control.cancel()  # honoured inside the first session: its half is thrown away
+
+    control = JobControl("index", cancel_at_once)
+    with pytest.raises(JobCancelled, match="cancelled after 0 of 12"):
+        await archive.refresh_index(control)
+    assert seen[0].total == 12
+    assert archive.index_problems() == []  # what was committed is consistent
+
+    def cancel_later(progress: Progress) -> None:
+        if progress.done >= 4:
+            second.cancel()
+
+    second = JobControl("index", cancel_later)
+    with contextlib.suppress(JobCancelled):  # may finish before the report reaches 4
+        await archive.refresh_index(second)
+    assert archive.index_problems() == []
+    await archive.refresh_index()
+    results = await archive.search("common", "keyword")
+    assert results.total == 12 * 25
+    assert archive.index_problems() == []
