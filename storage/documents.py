@@ -11,6 +11,7 @@ import hashlib
 import mimetypes
 import re
 import unicodedata
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ _MIME_BY_SUFFIX = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
+_DERIVED_SUFFIX_RE = re.compile(r"(\.[a-z0-9]+)+")
 
 
 def guess_mime_type(name: str) -> str:
@@ -128,6 +130,38 @@ class DocumentsMixin(ArchiveBase):
         limit = self.settings.document.max_bytes
         if len(data) > limit:
             raise DocumentTooLargeError(original_name, len(data), limit)
+        return self.store_document_sync(
+            user_id,
+            data,
+            original_name,
+            session_id=session_id,
+            mime_type=mime_type or guess_mime_type(original_name),
+            metadata=metadata,
+            uploaded_by=uploaded_by,
+            analysis=analysis,
+        )
+
+    def store_document_sync(
+        self,
+        user_id: str,
+        data: bytes,
+        original_name: str,
+        *,
+        session_id: str | None = None,
+        mime_type: str,
+        derived: Mapping[str, bytes] | None = None,
+        metadata: dict[str, Any] | None = None,
+        uploaded_by: str | None = None,
+        analysis: dict[str, Any] | None = None,
+    ) -> DocumentRecord:
+        """Store ``data`` and its ``derived`` files (``{suffix: bytes}``, written as
+        ``<doc_id><suffix>``, e.g. ``.txt``), then the record, all under the folder's lock.
+
+        Every file is written atomically and the record last, so a crash leaves either a
+        complete document or orphan files without a record (``verify --repair`` removes them);
+        a failed write removes what it wrote before re-raising. Raises DuplicateDocumentError
+        when the same bytes are already stored in that folder.
+        """
         folder = self._docs_dir(user_id, session_id)
         digest = hashlib.sha256(data).hexdigest()
         base = slug(Path(original_name).name)
@@ -141,7 +175,7 @@ class DocumentsMixin(ArchiveBase):
                 doc_id=doc_id,
                 filename=doc_id,
                 original_name=original_name,
-                mime_type=mime_type or guess_mime_type(original_name),
+                mime_type=mime_type,
                 size=len(data),
                 sha256=digest,
                 uploaded_at=utcnow(),
@@ -149,10 +183,25 @@ class DocumentsMixin(ArchiveBase):
                 analysis=analysis or {},
                 metadata=metadata or {},
             )
-            atomic_write(folder / doc_id, data)
-            self._write_records(folder, {**records, doc_id: record})
+            written = [folder / doc_id]
+            try:
+                atomic_write(folder / doc_id, data)
+                for suffix, content in (derived or {}).items():
+                    written.append(folder / f"{doc_id}{_derived_suffix(suffix)}")
+                    atomic_write(written[-1], content)
+                self._write_records(folder, {**records, doc_id: record})
+            except BaseException:
+                for path in written:  # no half document: nothing without its record stays
+                    path.unlink(missing_ok=True)
+                raise
         self._emit(DocumentsChanged(user_id, session_id))
         return record
+
+    def known_hashes_sync(self, user_id: str, session_id: str | None = None) -> dict[str, str]:
+        """{sha256: doc_id} of the documents in that folder: a duplicate hint read without the
+        lock (:meth:`store_document_sync` checks again under it)."""
+        records = self._read_records(self._docs_dir(user_id, session_id))
+        return {r.sha256: r.doc_id for r in records.values() if r.sha256}
 
     @threaded
     def list_documents(self, user_id: str, session_id: str | None = None) -> list[DocumentRecord]:
@@ -234,6 +283,12 @@ class DocumentsMixin(ArchiveBase):
             except OSError as exc:
                 raise write_error(folder, exc) from exc
         self._emit(DocumentsChanged(user_id, session_id))
+
+
+def _derived_suffix(suffix: str) -> str:
+    if not _DERIVED_SUFFIX_RE.fullmatch(suffix):
+        raise ValueError(f"derived file suffix {suffix!r} must look like '.txt' or '.chunks.jsonl'")
+    return suffix
 
 
 def _unique_id(candidate: str, records: dict[str, DocumentRecord], folder: Path) -> str:

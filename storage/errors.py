@@ -145,6 +145,33 @@ class SettingsError(StorageError, ValueError):
         super().__init__(f"invalid setting {key} (from {source}): {detail}")
 
 
+class DocumentError(StorageError):
+    """A file that cannot be ingested as a document: says which file and why. Nothing of it
+    was stored; the other files of the batch go on."""
+
+    def __init__(self, path: str | Path, detail: str) -> None:
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {detail}")
+
+
+class EmptyDocumentError(DocumentError):
+    """A file of 0 bytes: there is nothing to keep."""
+
+
+class UnreadableDocumentError(DocumentError):
+    """A file that vanished, is not a regular file, or may not be read (permissions)."""
+
+
+class EncryptedDocumentError(DocumentError):
+    """A password-protected document (a PDF) whose text cannot be read without the password."""
+
+
+class CorruptDocumentError(DocumentError):
+    """A document whose content does not match its type: a truncated PDF, a DOCX that is not
+    a zip or unpacks to more than the cap (a zip bomb), binary bytes named ``.txt``."""
+
+
 class ImportFormatError(StorageError):
     """An export file that cannot be read: not JSON, truncated, or not the shape its format
     needs. Says which file, what was wrong and, where known, the byte offset."""

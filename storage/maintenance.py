@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -170,6 +172,13 @@ def _mend_tail(path: Path, problem: LineProblem) -> None:
         os.fsync(fh.fileno())
 
 
+def _owner(name: str, records: dict[str, Any]) -> str | None:
+    """The document a file in documents/ belongs to: ``<doc_id>`` or ``<doc_id>.<suffix>``."""
+    if name in records:
+        return name
+    return next((d for d in records if name.startswith(d + ".")), None)
+
+
 def _count_docs(folder: Path) -> int:
     meta = folder / DOCUMENTS_META
     if not meta.exists():
@@ -263,7 +272,7 @@ class _Checker:
         if (folder / PERSONAS).is_dir():
             self.personas(folder / PERSONAS)
         if (folder / DOCUMENTS).is_dir():
-            self.documents(folder / DOCUMENTS)
+            self.documents(folder / DOCUMENTS, lambda: self.archive.locks.user(user_id))
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if (
                 entry.name.startswith(".")
@@ -305,7 +314,9 @@ class _Checker:
                 if name.endswith(".json") and not name.startswith("."):
                     self.model(history / name, SituationalContext)
         if (folder / DOCUMENTS).is_dir():
-            self.documents(folder / DOCUMENTS)
+            self.documents(
+                folder / DOCUMENTS, lambda: self.archive.locks.session(user_id, session_id)
+            )
         if session is not None:
             self.message_count(session)
 
@@ -352,7 +363,7 @@ class _Checker:
             repaired=repaired,
         )
 
-    def documents(self, folder: Path) -> None:
+    def documents(self, folder: Path, lock: Callable[[], AbstractContextManager[None]]) -> None:
         self.temp_files(folder)
         meta = folder / DOCUMENTS_META
         records: dict[str, Any] = {}
@@ -377,23 +388,33 @@ class _Checker:
                     f"{(folder / doc_id).stat().st_size} on disk",
                     severity="warning",
                 )
-        for name in sorted(os.listdir(folder)):
-            if name == DOCUMENTS_META or name.startswith("."):
-                continue
-            owner = (
-                name
-                if name in records
-                else next((d for d in records if name.startswith(d + ".")), None)
-            )
-            if owner is None:
-                removed = False
-                if self.repair:
-                    (folder / name).unlink()
-                    removed = True
+            if record.analysis.get("searchable") and not any(
+                (folder / f"{doc_id}{suffix}").exists() for suffix in (".txt", ".txt.zst")
+            ):
                 self.add(
-                    folder / name,
-                    "orphan file: no record in metadata.json (an "
-                    "interrupted save; verify --repair removes it)",
+                    folder / doc_id,
+                    f"document {doc_id!r} is marked searchable but its extracted text "
+                    f"{doc_id}.txt is missing (ingest it again)",
                     severity="warning",
-                    repaired=removed,
                 )
+        orphans = [
+            name
+            for name in sorted(os.listdir(folder))
+            if name != DOCUMENTS_META and not name.startswith(".") and _owner(name, records) is None
+        ]
+        if orphans and self.repair:
+            # Under the folder's lock, against a fresh read: an ingest running now writes its
+            # files before its record, and they must not be taken for leftovers.
+            with lock():
+                fresh = self.archive._read_records(folder)  # type: ignore[attr-defined]
+                orphans = [name for name in orphans if _owner(name, fresh) is None]
+                for name in orphans:
+                    (folder / name).unlink(missing_ok=True)
+        for name in orphans:
+            self.add(
+                folder / name,
+                "orphan file: no record in metadata.json (an interrupted save or ingest; "
+                "verify --repair removes it)",
+                severity="warning",
+                repaired=self.repair,
+            )
