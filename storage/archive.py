@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from storage.users import UsersMixin
 
 if TYPE_CHECKING:
     from storage.importers.model import ImportReport
+    from storage.ingest.job import IngestReport
 
 FORMAT_VERSION = 1
 
@@ -148,6 +149,27 @@ class Archive(
         from storage.importers.job import import_archive
 
         return await import_archive(self, path, user_id, control=control, dry_run=dry_run)
+
+    @threaded
+    def ingest(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        control: JobControl | None = None,
+    ) -> IngestReport:
+        """Store files and folders as documents of a session (or the user's library) and
+        make them searchable: a job with progress and cancel. See
+        :func:`storage.ingest.job.ingest_sync` for what happens to each file."""
+        from storage.ingest.job import ingest_sync
+
+        try:
+            return ingest_sync(self, list(paths), user_id, session_id, control=control)
+        finally:
+            # Index what was stored (cancelled or not): embedding the chunks is part of the job.
+            with self._search_lock():
+                self._refresh(None, wait=True)
 
     @property
     def format_version(self) -> int:
