@@ -84,6 +84,7 @@ class RefreshReport:
     vectors_added: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
+    embed_seconds: float = 0.0  # of ``seconds``, spent computing embeddings
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -302,7 +303,7 @@ class Indexer:
                         report.sources_indexed += 1
                         report.documents_added += entry.get("docs_added", 0)
                         if len(pending.texts) >= EMBED_BATCH:
-                            report.vectors_added += self._flush_vectors(pending)
+                            report.vectors_added += self._flush_vectors(pending, report)
                         control.step(source.key)
                 finally:
                     if in_progress is not None:
@@ -312,7 +313,7 @@ class Indexer:
                         )
                         self._drop(writer, in_progress)
                         dropped.append(in_progress)
-                    report.vectors_added += self._flush_vectors(pending)
+                    report.vectors_added += self._flush_vectors(pending, report)
                     self._commit(writer, dropped, done)
         finally:
             report.seconds = time.monotonic() - started
@@ -494,11 +495,13 @@ class Indexer:
         return docs
 
     # ------------------------------------------------------------------ vectors + commit
-    def _flush_vectors(self, pending: _Batch) -> int:
+    def _flush_vectors(self, pending: _Batch, report: RefreshReport) -> int:
         if self.vectors is None or not pending.texts or self.embedder is None:
             pending.clear()
             return 0
+        started = time.monotonic()
         vectors = self.embedder.encode(pending.texts)
+        report.embed_seconds += time.monotonic() - started
         added = int((abs(vectors).sum(axis=1) > 0).sum())
         self.vectors.add(pending.keys, pending.groups, vectors)
         pending.clear()
