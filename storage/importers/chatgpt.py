@@ -89,6 +89,9 @@ def convert(item: Any, ctx: Context) -> Conversation | ConversationResult:
         if context is not None:
             session_meta.setdefault("user_context", {}).update(context)
         messages.append(converted)
+    if not messages:
+        reason = "conversation has no messages"
+        return ConversationResult(source_id, None, title, 0, "skipped", reason, 0, ctx.file)
     parents = {mid: _lift(p, structural) for mid, p in raw_parents.items()}
     fallback = created or updated or _earliest(times) or EPOCH
     resolved = _fill_times(times, parents, fallback)

@@ -201,6 +201,8 @@ def _detect(source: Source, report: ImportReport) -> _Plan:
             unreadable.append(exc)
             report.ignored_files.append(f"{entry.name}: {exc}")
             continue
+        if single and not items:
+            raise NothingImportedError(entry.display, "the file holds no conversations (empty)")
         fmt = next(
             (name for name, match in _JSON_FORMATS.items() if any(match(i) for i in items)),
             None,

@@ -14,6 +14,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -268,6 +269,10 @@ def iter_json(entry: Entry, limit: int | None = None) -> Iterator[tuple[Any, int
                     return
         except ijson.JSONError as exc:
             raise _json_error(entry, exc, reader) from exc
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise ImportFormatError(
+                entry.display, f"corrupt ZIP member ({exc})", reader.chunk_start
+            ) from exc
         except UnicodeDecodeError as exc:
             raise ImportFormatError(
                 entry.display, f"not UTF-8 text ({exc.reason})", reader.chunk_start + exc.start

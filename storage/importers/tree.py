@@ -63,6 +63,8 @@ def build_tree(
         heapq.heapify(heap)
         while heap:
             *_, mid = heapq.heappop(heap)
+            if mid in placed:
+                continue  # the message where a cycle was broken, reached again
             order.append(mid)
             placed.add(mid)
             for child in children.get(mid, ()):
@@ -75,6 +77,7 @@ def build_tree(
             if m.message_id in placed:
                 continue
             problems.append(f"message {m.message_id!r} is part of a parent cycle; kept as a root")
+            children[parent[m.message_id]].remove(m.message_id)
             parent[m.message_id] = None
             drain([m.message_id])
     ordered = [replace_parent(by_id[mid], parent[mid]) for mid in order]
