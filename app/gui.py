@@ -72,6 +72,10 @@ async def prepare_view(
         task = window.search_panel.task
         if task is not None:
             await task
+        hits = window.search_panel.model
+        if hits.rowCount():  # show where the best hit is, highlighted in its conversation
+            window.search_panel.view.setCurrentIndex(hits.index(0, 0))
+            window.search_panel.view.activated.emit(hits.index(0, 0))
         await window.tasks.wait_idle()
 
 

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontDatabase,
+    QFontMetrics,
     QGuiApplication,
     QKeySequence,
     QMouseEvent,
@@ -43,6 +44,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -113,7 +115,7 @@ def message_markdown(index: Index) -> str:
         text = f"{quoted}\n\n{text}" if text else quoted
     names = index.data(MessageRoles.ATTACHMENTS) or []
     if names:
-        text += "\n\n" + "\n".join(f"- 📎 {name}" for name in names)
+        text += "\n\n" + "\n".join(f"- *attachment:* {name}" for name in names)
     return text
 
 
@@ -196,16 +198,16 @@ class MessageDelegate(QStyledItemDelegate):
         bold.setBold(True)
         painter.setFont(bold)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
-        author = str(index.data(MessageRoles.AUTHOR) or "")
         header = QRect(inner.left(), inner.top(), inner.width(), self._header_height(option))
+        time = str(index.data(MessageRoles.TIME) or "")
+        room = header.width() - option.fontMetrics.horizontalAdvance(time) - 12
+        author = QFontMetrics(bold).elidedText(
+            str(index.data(MessageRoles.AUTHOR) or ""), Qt.TextElideMode.ElideRight, max(20, room)
+        )
         painter.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, author)
         painter.setFont(option.font)
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(
-            header,
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-            str(index.data(MessageRoles.TIME) or ""),
-        )
+        painter.drawText(header, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, time)
         y = header.bottom() + 1
         hidden = str(index.data(MessageRoles.HIDDEN) or "")
         if hidden:
@@ -349,6 +351,8 @@ class ConversationPane(QWidget):
         self.title.setFont(title_font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setMinimumWidth(50)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._full_title = ""
         self.status = QLabel("", self)
         self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.branches = QComboBox(self)
@@ -407,14 +411,26 @@ class ConversationPane(QWidget):
         self.view.customContextMenuRequested.connect(self._on_view_context_menu)
 
     # ------------------------------------------------------------ showing
+    def _elide_title(self) -> None:
+        room = max(40, self.title.width())
+        self.title.setText(
+            self.title.fontMetrics().elidedText(self._full_title, Qt.TextElideMode.ElideRight, room)
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide_title()
+
     def show_session(self, title: str, status: str = "") -> None:
-        self.title.setText(title)
+        self._full_title = title
         self.title.setToolTip(title)
+        self._elide_title()
         self.status.setText(status)
         self.placeholder.hide()
         self.view.show()
 
     def show_placeholder(self, text: str) -> None:
+        self._full_title = ""
         self.title.setText("")
         self.status.setText("")
         self.branches.hide()

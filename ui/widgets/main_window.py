@@ -121,6 +121,10 @@ class MainWindow(QMainWindow):
         self.search_dock.setWidget(self.search_panel)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.search_dock)
         self.search_dock.hide()
+        # At 1280 px, conversation + details + search do not all fit: search replaces details.
+        self.search_dock.visibilityChanged.connect(
+            lambda shown: self.details.setVisible(not shown and self.details_toggle.isChecked())
+        )
         self.search_panel.hit_activated.connect(self._on_search_hit_activated)
 
         self.status_label = QLabel("", self)
