@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from storage.errors import NotFoundError
+from storage.errors import CorruptRecordError, NotFoundError
 from storage.events import Change, ChangeBus
 from storage.files import read_model, touch_stamp, write_model
 from storage.layout import Layout
@@ -53,6 +53,9 @@ class ArchiveBase:
         # Keyed by the path as a string; the inode catches a same-size rewrite within one
         # mtime tick on file systems with coarse timestamps.
         self._session_cache: dict[str, tuple[int, int, int, Session]] = {}
+        # Sessions the last listing of each user skipped because their session.json is
+        # corrupt (the GUI shows them as problems next to the list).
+        self.listing_problems: dict[str, list[CorruptRecordError]] = {}
 
     # ------------------------------------------------------------------ users
     def _user_exists(self, user_id: str) -> bool:

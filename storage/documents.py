@@ -238,6 +238,27 @@ class DocumentsMixin(ArchiveBase):
             raise NotFoundError("document file", doc_id, folder) from None
 
     @threaded
+    def read_document_text(
+        self, user_id: str, doc_id: str, session_id: str | None = None
+    ) -> str | None:
+        """The text extracted at ingest (``<doc_id>.txt`` or ``.txt.zst``), or None when the
+        document is stored but not searchable (no text)."""
+        folder = self._docs_dir(user_id, session_id)
+        if doc_id not in self._read_records(folder):
+            raise NotFoundError("document", doc_id, folder)
+        base = folder / validate_id(doc_id, "document")
+        plain, packed = base.with_name(base.name + ".txt"), base.with_name(base.name + ".txt.zst")
+        if plain.exists():
+            return plain.read_text(encoding="utf-8", errors="replace")
+        if packed.exists():
+            import zstandard
+
+            with open(packed, "rb") as fh:
+                data = zstandard.ZstdDecompressor().stream_reader(fh).read()
+            return data.decode("utf-8", errors="replace")
+        return None
+
+    @threaded
     def update_document(
         self,
         user_id: str,

@@ -233,7 +233,7 @@ class JsonlLog(Generic[R]):
             log.warning("skipping bad record at %s %s: %s", self.path, where, _short(exc))
             return None
 
-    def _legacy_merged(self) -> list[R] | None:
+    def legacy_merged(self) -> list[R] | None:
         """Seed sessions also keep per-persona copies: merged, deduplicated, in time order."""
         extra = self._legacy_paths() if self._legacy_paths else []
         if not extra:
@@ -267,7 +267,7 @@ class JsonlLog(Generic[R]):
 
     # ---------------------------------------------------------------- reading
     def iter(self, reverse: bool = False) -> Iterator[R]:
-        merged = self._legacy_merged()
+        merged = self.legacy_merged()
         if merged is not None:
             yield from (reversed(merged) if reverse else merged)
             return
@@ -278,7 +278,7 @@ class JsonlLog(Generic[R]):
         file order. Only the lines returned are parsed."""
         if offset < 0 or (limit is not None and limit < 0):
             raise ValueError(f"offset and limit must be >= 0, got {offset}, {limit}")
-        merged = self._legacy_merged()
+        merged = self.legacy_merged()
         if merged is not None:
             ordered = merged[::-1] if from_end else merged
             chosen = ordered[offset : None if limit is None else offset + limit]
@@ -307,7 +307,7 @@ class JsonlLog(Generic[R]):
         return self.page(0, limit, from_end=True)
 
     def count(self) -> int:
-        merged = self._legacy_merged()
+        merged = self.legacy_merged()
         if merged is not None:
             return len(merged)
         total = 0
@@ -431,7 +431,7 @@ class JsonlLog(Generic[R]):
         """Stream every record through ``transform`` (None drops it) into a new file that
         atomically replaces the log. Bad lines are kept as they are. Returns the count."""
         kept = 0
-        merged = self._legacy_merged()
+        merged = self.legacy_merged()
 
         def lines() -> Iterator[bytes]:
             nonlocal kept

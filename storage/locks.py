@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 import filelock
 
 from storage.errors import LockTimeoutError
-from storage.files import make_dirs
+from storage.files import make_dirs, write_error
 from storage.layout import Layout
 
 
@@ -31,6 +31,8 @@ class Locks:
             lock.acquire()
         except filelock.Timeout as exc:
             raise LockTimeoutError(path, self._timeout) from exc
+        except OSError as exc:  # e.g. a read-only disk refuses to create the lock file
+            raise write_error(path, exc) from exc
         try:
             yield
         finally:

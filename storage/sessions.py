@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import heapq
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from storage.base import ArchiveBase, threaded
-from storage.errors import AlreadyExistsError, InvalidIdError, NotFoundError
+from storage.errors import AlreadyExistsError, CorruptRecordError, InvalidIdError, NotFoundError
 from storage.events import MessagesAppended, MessagesRewritten, SessionChanged
 from storage.files import remove_tree, write_error
 from storage.ids import new_id, validate_session_id
@@ -19,10 +22,21 @@ from storage.jsonl import JsonlLog
 from storage.layout import LEGACY_PERSONA_SUFFIX, MESSAGES, SESSION_JSON
 from storage.models import Message, PanelMessage, Session, SessionType, utcnow
 
+log = logging.getLogger(__name__)
+
 # A session.json field of ours: the byte size of messages.jsonl that message_count describes.
 MESSAGES_BYTES = "messages_bytes"
 SortKey = Literal["updated_at", "created_at", "title", "message_count"]
 ITER_BATCH = 256
+
+
+def _line_message_id(data: bytes) -> str | None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None  # not a record: it cannot be the message looked for
+    found = value.get("message_id", value.get("id")) if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def _size(path: Path) -> int | None:
@@ -175,8 +189,11 @@ class SessionsMixin(ArchiveBase):
         return sessions[offset : None if limit is None else offset + limit]
 
     def _all_sessions(self, user_id: str) -> list[Session]:
+        """Every readable session of the user. A corrupt session.json does not hide the
+        others: it is logged and kept in :attr:`listing_problems` (``verify`` reports it)."""
         folder = self._require_user(user_id)
         found = []
+        problems: list[CorruptRecordError] = []
         with os.scandir(folder) as scan:
             entries = list(scan)
         for entry in entries:
@@ -187,7 +204,33 @@ class SessionsMixin(ArchiveBase):
                 found.append(self._load_session_file(path, user_id, entry.name))
             except FileNotFoundError:
                 continue  # documents/, personas/, or a folder being created or deleted
+            except CorruptRecordError as exc:
+                log.warning("skipping a session in the listing: %s", exc)
+                problems.append(exc)
+        self.listing_problems[user_id] = problems
         return found
+
+    @threaded
+    def find_message(self, user_id: str, session_id: str, message_id: str) -> int:
+        """The position of a message in the session (what ``get_messages(offset=...)`` takes),
+        found by scanning for its id and parsing only candidate lines."""
+        session = self._read_session(user_id, session_id)
+        log_ = self._log(session)
+        merged = log_.legacy_merged()
+        if merged is not None:  # the original system's per-persona copies: in time order
+            for position, message in enumerate(merged):
+                if message.message_id == message_id:
+                    return position
+        else:
+            needle = orjson.dumps(message_id)
+            position = 0
+            for raw in log_.raw_forward():
+                if not raw.data.strip():
+                    continue
+                if needle in raw.data and _line_message_id(raw.data) == message_id:
+                    return position
+                position += 1  # a bad line holds a position too, as in get_messages
+        raise NotFoundError("message", message_id, f"session {session_id}")
 
     @threaded
     def delete_session(self, user_id: str, session_id: str) -> None:

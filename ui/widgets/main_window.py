@@ -383,6 +383,22 @@ class MainWindow(QMainWindow):
             self._load_documents(),
             self._load_personas(),
         )
+        self._show_listing_problems(report=True)
+
+    def _show_listing_problems(self, report: bool = False) -> None:
+        """Sessions left out of the list because their session.json is damaged: named next
+        to the list (and once in a message box); the other sessions stay usable."""
+        if self.archive is None or self.user_id is None:
+            return
+        problems = self.archive.listing_problems.get(self.user_id, [])
+        if not problems:
+            self.sidebar.show_problem("")
+            return
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.sidebar.show_problem(f"{headline(first)}: {first}{more}")
+        if report:
+            self.report_error("Listing sessions", first)
 
     async def _load_list(
         self, what: str, fetch: Callable[[Archive, str], Coroutine[Any, Any, Any]], model: Any
@@ -978,7 +994,7 @@ class MainWindow(QMainWindow):
                 elif fresh != self.session:
                     self.session = fresh
                     await self._sync_open_session()
-            self.sidebar.show_problem("")
+            self._show_listing_problems()
         finally:
             self._polling = False
 

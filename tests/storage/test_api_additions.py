@@ -1,0 +1,76 @@
+"""Storage calls the GUI relies on: message positions, extracted text, listings that survive a
+corrupt session, read-only disks reported as such."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from storage import Archive, Message, NotFoundError, ReadOnlyArchiveError
+from tests.conftest import shared_data
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_find_message_gives_the_page_offset(archive: Archive) -> None:
+    await archive.create_user("ada")
+    sid = (await archive.create_session("ada", "t")).session_id
+    await archive.add_messages("ada", sid, [Message(message_id=f"m{i}", role="user",
+                                                    content=f"m{i} mentions m{i + 1}")
+                                            for i in range(500)])
+    position = await archive.find_message("ada", sid, "m321")
+    assert position == 321
+    assert (await archive.get_messages("ada", sid, 1, position))[0].message_id == "m321"
+    with pytest.raises(NotFoundError, match="message 'nope'"):
+        await archive.find_message("ada", sid, "nope")
+
+
+async def test_find_message_in_a_seed_session_with_persona_copies() -> None:
+    archive = await Archive.open(shared_data("seed-archive", "v2", "complex_data"))
+    messages = await archive.get_all_messages("markly2", "panel_session_76e50845")
+    target = messages[-1].message_id
+    assert await archive.find_message("markly2", "panel_session_76e50845", target) == \
+        len(messages) - 1
+
+
+async def test_read_document_text(archive: Archive) -> None:
+    await archive.create_user("ada")
+    report = await archive.ingest([shared_data("docs", "crazyones.txt")], "ada")
+    doc_id = report.files[0].doc_id
+    assert doc_id is not None
+    text = await archive.read_document_text("ada", doc_id)
+    assert text is not None and "round pegs in the square holes" in text
+    blob = await archive.save_document("ada", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "pic.png")
+    assert await archive.read_document_text("ada", blob.doc_id) is None
+
+
+async def test_a_corrupt_session_does_not_hide_the_others(archive: Archive) -> None:
+    await archive.create_user("ada")
+    good = await archive.create_session("ada", "good")
+    bad = await archive.create_session("ada", "bad")
+    archive.layout.session_json("ada", bad.session_id).write_text("{oops")
+    listed = await archive.list_sessions("ada")
+    assert [s.session_id for s in listed] == [good.session_id]
+    problems = archive.listing_problems["ada"]
+    assert len(problems) == 1 and bad.session_id in problems[0].path
+
+
+async def test_lock_on_a_read_only_disk_is_a_read_only_error(
+        archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    await archive.create_user("ada")
+    sid = (await archive.create_session("ada", "t")).session_id
+    lock = archive.layout.lock_file("ada", sid)
+    lock.unlink()
+    real_open = os.open
+
+    def refusing_open(path: str | Path, flags: int, *args: object, **kwargs: object) -> int:
+        if str(path) == str(lock):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with pytest.raises(ReadOnlyArchiveError, match="read-only"):
+        await archive.add_message("ada", sid, Message(role="user", content="x"))
