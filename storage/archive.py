@@ -171,6 +171,30 @@ class Archive(
             with self._search_lock():
                 self._refresh(None, wait=True)
 
+    @threaded
+    def update_settings(self, changes: Mapping[str, Mapping[str, Any]]) -> Settings:
+        """Store setting overrides in ``archive.json`` (merged per group) and return the
+        settings now in force. Invalid values raise SettingsError naming the key; nothing is
+        written then. Environment variables still override what is stored."""
+        with self.locks.archive():
+            path = self.layout.archive_json
+            info = (
+                read_model(path, ArchiveInfo)
+                if path.exists()
+                else ArchiveInfo(format_version=FORMAT_VERSION)
+            )
+            stored: dict[str, Any] = {
+                g: dict(v) for g, v in info.settings.items() if isinstance(v, Mapping)
+            }
+            for group, values in changes.items():
+                stored.setdefault(group, {}).update(values)
+            settings = resolve_settings(stored)  # validates before anything is written
+            updated = info.model_copy(update={"settings": stored})
+            write_model(path, updated)
+        self.info = updated
+        self.settings = settings
+        return settings
+
     @property
     def format_version(self) -> int:
         return self.info.format_version if self.info else FORMAT_VERSION

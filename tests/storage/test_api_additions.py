@@ -74,3 +74,20 @@ async def test_lock_on_a_read_only_disk_is_a_read_only_error(
     monkeypatch.setattr(os, "open", refusing_open)
     with pytest.raises(ReadOnlyArchiveError, match="read-only"):
         await archive.add_message("ada", sid, Message(role="user", content="x"))
+
+
+async def test_update_settings_validates_then_stores(archive: Archive) -> None:
+    import orjson
+
+    from storage import SettingsError
+
+    settings = await archive.update_settings({"storage": {"compact_after_days": 7}})
+    assert settings.storage.compact_after_days == 7
+    assert archive.settings.storage.compact_after_days == 7
+    before = archive.layout.archive_json.read_bytes()
+    assert orjson.loads(before)["settings"] == {"storage": {"compact_after_days": 7}}
+    with pytest.raises(SettingsError, match=r"search\.page_size"):
+        await archive.update_settings({"search": {"page_size": 0}})
+    assert archive.layout.archive_json.read_bytes() == before
+    reopened = await Archive.open(archive.root, environ={})
+    assert reopened.settings.storage.compact_after_days == 7
