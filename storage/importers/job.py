@@ -14,18 +14,20 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from storage.errors import (
     CorruptRecordError,
+    DuplicateDocumentError,
     ImportFormatError,
     InvalidIdError,
     MessageTooLargeError,
     NotFoundError,
     NothingImportedError,
+    StorageError,
     UnknownExportFormatError,
 )
 from storage.files import make_dirs, write_json
@@ -250,6 +252,8 @@ def _run(
             else:
                 seen.add(key)
                 result = _store(archive, user_id, item, dry_run)
+                if not dry_run and result.status != "failed":
+                    _store_files(archive, user_id, source, item, result)
         report.add(result)
         control.step(result.title or result.source_id, advance)
     for entry in plan.jan_assistants:
@@ -262,6 +266,43 @@ def _run(
                 {"source_id": entry.name, "persona_id": None, "status": "failed",
                  "reason": str(exc)}
             )  # fmt: skip
+
+
+def _store_files(
+    archive: Archive, user_id: str, source: Source, conv: Conversation, result: ConversationResult
+) -> None:
+    """Files the export carries for the conversation's attachments (ChatGPT's ``file-…``
+    images) are kept as the session's documents, so the export can be deleted afterwards.
+    Stored once: the same bytes again are recognised by their hash."""
+    wanted = {
+        a["export_file"]
+        for m in conv.messages
+        for a in m.attachments
+        if isinstance(a, dict) and isinstance(a.get("export_file"), str)
+    }
+    if not wanted:
+        return
+    entries = {e.name: e for e in source.entries}
+    for name in sorted(wanted):
+        entry = entries.get(name)
+        if entry is None:
+            result.problems.append(f"attachment file {name} is not in the export")
+            continue
+        try:
+            with entry.open() as fh:
+                data = fh.read()
+            archive.save_document.sync(  # type: ignore[attr-defined]
+                archive,
+                user_id,
+                data,
+                PurePosixPath(name).name,
+                session_id=conv.session_id,
+                metadata={"source": conv.format, "export_file": name},
+            )
+        except DuplicateDocumentError:
+            continue  # already kept by an earlier import of the same export
+        except (StorageError, OSError) as exc:
+            result.problems.append(f"attachment file {name} not kept: {exc}")
 
 
 def _store(archive: Archive, user_id: str, conv: Conversation, dry_run: bool) -> ConversationResult:

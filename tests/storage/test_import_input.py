@@ -194,6 +194,12 @@ async def test_chatgpt_zip_with_split_files_and_images(archive: Archive, tmp_pat
     assert first.content == "What is in this picture?"
     assert first.attachments[0]["type"] == "image"
     assert first.attachments[0]["export_file"] == "file-AbC123-photo.png"
+    # The picture itself is kept in the session, so the export can be deleted.
+    docs = await archive.list_documents(USER, "chatgpt_z1")
+    assert [d.original_name for d in docs] == ["file-AbC123-photo.png"]
+    assert await archive.read_document(USER, docs[0].doc_id, "chatgpt_z1") == b"\x89PNG"
+    await run(archive, zpath)  # importing again keeps one copy
+    assert len(await archive.list_documents(USER, "chatgpt_z1")) == 1
 
 
 @pytest.mark.parametrize(
