@@ -49,6 +49,11 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         metavar="PNG",
         help="render the window offscreen at 1280x800 after loading, save it, and exit",
     )
+    gui.add_argument(
+        "--sample",
+        action="store_true",
+        help="open your own copy of the sample archive (made on first use)",
+    )
     gui.add_argument("--select", metavar="SESSION", help="open this session in the window")
     gui.add_argument("--search", metavar="QUERY", help="run this search in the window")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -94,7 +99,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from app.gui import run_gui  # Qt is loaded only for the window
 
         return run_gui(
-            args.archive, screenshot=args.screenshot, select=args.select, search=args.search
+            args.archive,
+            screenshot=args.screenshot,
+            select=args.select,
+            search=args.search,
+            sample=args.sample,
         )
     try:
         return asyncio.run(_run(commands[args.command], args, out))

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
 
 log = logging.getLogger(__name__)
@@ -85,13 +86,14 @@ def run_gui(
     screenshot: str | None = None,
     select: str | None = None,
     search: str | None = None,
+    sample: bool = False,
 ) -> int:
     _prepare_environment(headless=screenshot is not None)
     import qasync  # type: ignore[import-untyped]
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QStandardPaths
     from PySide6.QtWidgets import QApplication
 
-    from resources.sample import sample_archive_path
+    from resources.sample import copy_sample_archive
     from ui import theme
     from ui.widgets.main_window import MainWindow
 
@@ -100,7 +102,13 @@ def run_gui(
     app.setOrganizationName("Flatchat")
     app.setApplicationName("Flatchat")
     theme.follow_system(app)
-    window = MainWindow(QSettings(), sample_archive_path)
+
+    def sample_copy() -> Path:
+        # The packaged sample is never written to: the window opens the user's own copy.
+        data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        return copy_sample_archive(Path(data) / "sample-archive")
+
+    window = MainWindow(QSettings(), sample_copy)
     install_excepthook(window)
 
     async def main() -> int:
@@ -109,6 +117,8 @@ def run_gui(
         window.resize(*SCREEN_SIZE)
         window.show()
         target = archive
+        if sample:
+            target = str(sample_copy())
         if target is None and screenshot is None and window.recent_archives():
             target = window.recent_archives()[0]
         if target:

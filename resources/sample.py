@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import shutil
 from pathlib import Path
 
 SAMPLE_ARCHIVE = "sample_archive"
@@ -27,3 +28,18 @@ def sample_archive_path() -> Path:
             "`python -m resources.build_sample_archive`"
         )
     return resource
+
+
+def copy_sample_archive(destination: Path) -> Path:
+    """A writable copy of the sample archive at ``destination`` (made once; later calls return
+    it with whatever the user changed), so the packaged files are never written to."""
+    if (destination / "archive.json").exists():
+        return destination
+    source = sample_archive_path()
+    partial = destination.with_name(destination.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial, ignore=shutil.ignore_patterns(".locks", ".index"))
+    for path in [partial, *partial.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    partial.rename(destination)  # a copy interrupted half-way is never opened
+    return destination
