@@ -267,3 +267,14 @@ async def test_cancelled_indexing_resumes_without_duplicates(archive: Archive) -
     results = await archive.search("common", "keyword")
     assert results.total == 12 * 25
     assert archive.index_problems() == []
+
+
+async def test_english_stemming_is_a_setting(archive_dir: Path) -> None:
+    plain = await Archive.open(archive_dir, create=True)
+    await plain.create_user("ada")
+    sid = (await plain.create_session("ada", "t")).session_id
+    await plain.add_message("ada", sid, msg("r", "user", "She was running the marathons"))
+    assert ids(await plain.search("marathon", "keyword")) == []
+    stemmed = await Archive.open(archive_dir, overrides={"search": {"stemming": "true"}})
+    assert ids(await stemmed.search("marathon", "keyword")) == ["r"]  # index rebuilt
+    assert ids(await stemmed.search("runs", "keyword")) == ["r"]
