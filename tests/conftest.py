@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Before anything imports Qt: no display here or in CI, and never pick up another binding.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,6 +19,12 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME
 # Settings from the developer's shell must not leak into tests.
 for _name in [n for n in os.environ if n.startswith("FLATCHAT_")]:
     del os.environ[_name]
+
+# CI machines are shared and slow at times: a per-example deadline would make property
+# tests flaky without telling us anything about correctness.
+settings.register_profile("flatchat", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("flatchat")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
