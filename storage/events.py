@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from storage.files import stamp_path
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +75,13 @@ class ChangeBus:
                 listener(change)
             except Exception:  # a broken listener must not fail the write that already happened
                 log.exception("change listener %r failed on %r", listener, change)
+
+
+def change_stamp(root: Path) -> tuple[int, int] | None:
+    """A value that differs after any write to the archive at ``root`` by any process (every
+    writer touches one stamp file), or None before the first write. Blocking: one ``stat``."""
+    try:
+        st = os.stat(stamp_path(root))
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_ino

@@ -40,6 +40,8 @@ class TaskRunner(QObject):
         self._by_key[key] = task
         self._all.add(task)
         task.add_done_callback(self._all.discard)
+        # A task cancelled before it ran never started ``coro``: close it ("never awaited").
+        task.add_done_callback(lambda _: coro.close())
         return task
 
     def running(self, key: str) -> bool:

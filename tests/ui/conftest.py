@@ -14,9 +14,13 @@ import pytest
 pytest.importorskip("PySide6")
 
 import qasync
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from resources.sample import sample_archive_path
+from ui.models import SessionRoles
+from ui.widgets.main_window import MainWindow
 
 
 @pytest.fixture
@@ -91,3 +95,43 @@ def sample_copy(tmp_path: Path) -> Path:
     target = tmp_path / "archive"
     shutil.copytree(sample_archive_path(), target)
     return target
+
+
+@pytest.fixture
+def window(qtbot: Any, qloop: Any, tmp_path: Path, qtmodeltester: Any) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    for model in (win.sidebar.sessions, win.sidebar.session_proxy, win.sidebar.panels,
+                  win.sidebar.documents, win.sidebar.personas, win.sidebar.users,
+                  win.messages, win.search_panel.model):
+        qtmodeltester.check(model)
+    return win
+
+
+def listed(win: MainWindow) -> list[str]:
+    proxy = win.sidebar.session_proxy
+    return [proxy.index(r, 0).data(SessionRoles.SESSION_ID) for r in range(proxy.rowCount())]
+
+
+def _drag(cls: Any, pos: QPointF, *args: Any) -> Any:
+    try:
+        return cls(pos, *args)
+    except TypeError:
+        return cls(pos.toPoint(), *args)
+
+
+def simulate_drop(target: Any, mime: QMimeData) -> tuple[bool, bool]:
+    pos = QPointF(target.rect().center())
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)
+    enter = _drag(QDragEnterEvent, pos, *args)
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False, False
+    QApplication.sendEvent(target, _drag(QDragMoveEvent, pos, *args))
+    drop = QDropEvent(pos, *args)
+    QApplication.sendEvent(target, drop)
+    return True, drop.isAccepted()

@@ -9,42 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtWidgets import QMessageBox
 
 import storage.files
 from storage import Archive
 from storage.jobs import JobControl
 from storage.search.results import Hit, SearchResults
-from tests.ui.conftest import run_async, until
+from tests.ui.conftest import listed, run_async, simulate_drop, until
 from ui.dialogs.report import ResultDialog
-from ui.models import HitRoles, MessageRoles, SessionRoles
+from ui.models import HitRoles, MessageRoles
 from ui.widgets.main_window import MainWindow
 
 A001 = "chat_session_20250303_091500_000000_a001"
 A002 = "chat_session_20250310_201000_000000_a002"
 A003 = "chat_session_20250402_183000_000000_a003"
 PANEL = "panel_session_20250318_140000_000000_a004"
-
-
-@pytest.fixture
-def window(qtbot: Any, qloop: Any, tmp_path: Path, qtmodeltester: Any) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    for model in (win.sidebar.sessions, win.sidebar.session_proxy, win.sidebar.panels,
-                  win.sidebar.documents, win.sidebar.personas, win.sidebar.users,
-                  win.messages, win.search_panel.model):
-        qtmodeltester.check(model)
-    return win
-
-
-def listed(win: MainWindow) -> list[str]:
-    proxy = win.sidebar.session_proxy
-    return [proxy.index(r, 0).data(SessionRoles.SESSION_ID) for r in range(proxy.rowCount())]
 
 
 def test_open_select_read(window: MainWindow, qloop: Any, sample_copy: Path) -> None:
@@ -207,27 +187,6 @@ def test_external_append_shows_up(window: MainWindow, qloop: Any, sample_copy: P
     run_async(qloop, scenario(), timeout=20)
 
 
-def _drag(cls: Any, pos: QPointF, *args: Any) -> Any:
-    try:
-        return cls(pos, *args)
-    except TypeError:
-        return cls(pos.toPoint(), *args)
-
-
-def simulate_drop(target: Any, mime: QMimeData) -> tuple[bool, bool]:
-    pos = QPointF(target.rect().center())
-    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier)
-    enter = _drag(QDragEnterEvent, pos, *args)
-    QApplication.sendEvent(target, enter)
-    if not enter.isAccepted():
-        return False, False
-    QApplication.sendEvent(target, _drag(QDragMoveEvent, pos, *args))
-    drop = QDropEvent(pos, *args)
-    QApplication.sendEvent(target, drop)
-    return True, drop.isAccepted()
-
-
 def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,
                                                 sample_copy: Path, tmp_path: Path) -> None:
     doc = tmp_path / "notes.txt"
@@ -258,7 +217,7 @@ def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,
     run_async(qloop, scenario())
     assert calls == [([str(doc)], "ada", None)]
     assert isinstance(window.last_dialog, ResultDialog)
-    assert window.last_dialog.table.rowCount() == 1
+    assert window.last_dialog.model.rowCount() == 1
 
 
 def test_search_hit_opens_session_at_message(window: MainWindow, qloop: Any,

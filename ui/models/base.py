@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 R = TypeVar("R")
 Index = QModelIndex | QPersistentModelIndex
 
 
-class RecordListModel(QAbstractListModel, Generic[R]):
+class RecordListModel(QAbstractTableModel, Generic[R]):
     """Rows are immutable records; subclasses map roles to values in :meth:`role_data`.
 
-    Every change is synchronous: callers await the data first, then apply it here.
+    One column unless a subclass names its ``columns`` (a table view) and answers
+    :meth:`cell` for the columns after the first. Every change is synchronous: callers await
+    the data first, then apply it here.
     """
+
+    columns: tuple[str, ...] = ()
 
     def __init__(self, key: Callable[[R], Hashable], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -26,15 +30,37 @@ class RecordListModel(QAbstractListModel, Generic[R]):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else max(1, len(self.columns))
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.parent().isValid() or index.column() != 0:
+        if not index.isValid() or index.parent().isValid():
             return None
         if not 0 <= index.row() < len(self._rows):
             return None
-        return self.role_data(self._rows[index.row()], role)
+        if index.column() == 0:
+            return self.role_data(self._rows[index.row()], role)
+        if index.column() < len(self.columns):
+            return self.cell(self._rows[index.row()], index.column(), role)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.columns)
+        ):
+            return self.columns[section]
+        return None
 
     def role_data(self, record: R, role: int) -> Any:
         raise NotImplementedError
+
+    def cell(self, record: R, column: int, role: int) -> Any:
+        """Columns after the first (tables only)."""
+        return None
 
     # ------------------------------------------------------------ ours
     @property
@@ -78,8 +104,7 @@ class RecordListModel(QAbstractListModel, Generic[R]):
         if not 0 <= row < len(self._rows):
             return
         self._rows[row] = record
-        index = self.index(row, 0)
-        self.dataChanged.emit(index, index)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
 
     def upsert(self, record: R, at: int = 0) -> None:
         """Replace the row with the same key, or insert it at ``at``."""
@@ -96,4 +121,5 @@ class RecordListModel(QAbstractListModel, Generic[R]):
 
     def refresh_all(self) -> None:
         if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
+            last = self.index(len(self._rows) - 1, self.columnCount() - 1)
+            self.dataChanged.emit(self.index(0, 0), last)

@@ -7,6 +7,7 @@ import enum
 import logging
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
@@ -49,6 +50,18 @@ class UserListModel(RecordListModel[UserProfile]):
 
 
 # ---------------------------------------------------------------- sessions
+@dataclass
+class ListingDiff:
+    """How a fresh session listing differs from the loaded rows."""
+
+    removed: set[str] = field(default_factory=set)
+    changed: dict[str, Session] = field(default_factory=dict)  # by session id
+    new: list[Session] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.removed or self.changed or self.new)
+
+
 class SessionRoles(enum.IntEnum):
     RECORD = USER_ROLE + 1
     SESSION_ID = enum.auto()
@@ -155,23 +168,43 @@ class SessionListModel(RecordListModel[Session]):
 
     def apply_listing(self, sessions: Iterable[Session]) -> None:
         """Bring the loaded rows in line with a fresh full listing (external changes)."""
+        self.apply_diff(self.diff_listing(sessions))
+
+    def diff_listing(self, sessions: Iterable[Session]) -> ListingDiff:
+        """What :meth:`apply_diff` must change to match a full listing. Reads a snapshot of
+        the rows only, so it may run in a worker thread (comparing 10,000 sessions is too
+        slow for the GUI thread); rows changed meanwhile are checked again when applied."""
+        rows = tuple(self._rows)  # the list may grow on the GUI thread meanwhile
+        exhausted = self._exhausted
         fresh = {
             s.session_id: s for s in sessions if self._type is None or s.session_type == self._type
         }
-        for n in reversed(range(len(self._rows))):
-            if self._rows[n].session_id not in fresh:
-                self.remove(n)
-        rows = {s.session_id: n for n, s in enumerate(self._rows)}  # O(1) lookups: 10,000 rows
-        oldest = min((s.updated_at for s in self._rows), default=None)
-        new: list[Session] = []
+        shown = {s.session_id: s for s in rows}
+        oldest = min((s.updated_at for s in rows), default=None)
+        diff = ListingDiff(removed={sid for sid in shown if sid not in fresh})
         for sid, session in fresh.items():
+            known = shown.get(sid)
+            if known is not None:
+                if known is not session and known != session:
+                    diff.changed[sid] = session
+            elif exhausted or oldest is None or session.updated_at >= oldest:
+                diff.new.append(session)
+        return diff
+
+    def apply_diff(self, diff: ListingDiff) -> None:
+        """Apply a :meth:`diff_listing` result: only the rows that differ are touched."""
+        if not diff:
+            return
+        if diff.removed:
+            for n in reversed(range(len(self._rows))):
+                if self._rows[n].session_id in diff.removed:
+                    self.remove(n)
+        rows = {s.session_id: n for n, s in enumerate(self._rows)}  # O(1) lookups: 10,000 rows
+        for sid, session in diff.changed.items():
             row = rows.get(sid)
             if row is not None:
-                if self._rows[row] != session:
-                    self.replace(row, session)
-            elif self._exhausted or oldest is None or session.updated_at >= oldest:
-                new.append(session)
-        self.insert(0, new)
+                self.replace(row, session)
+        self.insert(0, [s for s in diff.new if s.session_id not in rows])
 
     def role_data(self, record: Session, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -261,7 +294,7 @@ class DocumentListModel(RecordListModel[DocumentRecord]):
     def role_data(self, record: DocumentRecord, role: int) -> Any:
         pages = record.analysis.get("pages")
         if role == Qt.ItemDataRole.DisplayRole:
-            bits = [record.mime_type.rpartition("/")[2], size(record.size)]
+            bits = [document_kind(record), size(record.size)]
             if pages:
                 bits.append(f"{pages} pages")
             bits.append(f"added {when(record.uploaded_at)}")
@@ -269,7 +302,7 @@ class DocumentListModel(RecordListModel[DocumentRecord]):
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{document_name(record)}\n{record.doc_id}\n{record.mime_type}"
         if role == Qt.ItemDataRole.DecorationRole:
-            return badge(record.mime_type.rpartition("/")[2] or "doc", "#64748b")
+            return badge(document_kind(record) or "doc", "#64748b")
         return {
             DocumentRoles.RECORD: record,
             DocumentRoles.DOC_ID: record.doc_id,
@@ -279,6 +312,37 @@ class DocumentListModel(RecordListModel[DocumentRecord]):
             DocumentRoles.PAGES: pages,
             DocumentRoles.UPLOADED_AT: record.uploaded_at,
         }.get(role)  # type: ignore[call-overload]
+
+
+def document_kind(record: DocumentRecord) -> str:
+    return record.mime_type.rpartition("/")[2]
+
+
+class DocumentTableModel(DocumentListModel):
+    """The Documents tab: name, type, size, pages, added (the roles as in the list)."""
+
+    columns = ("Name", "Type", "Size", "Pages", "Added")
+
+    def role_data(self, record: DocumentRecord, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return document_name(record)
+        return super().role_data(record, role)
+
+    def cell(self, record: DocumentRecord, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 3):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return super().role_data(record, role)
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        pages = record.analysis.get("pages")
+        return (
+            None,
+            document_kind(record),
+            size(record.size),
+            str(pages) if pages else "",
+            when(record.uploaded_at),
+        )[column]
 
 
 # ---------------------------------------------------------------- personas
@@ -322,6 +386,7 @@ class PersonaListModel(RecordListModel[Persona]):
 __all__ = [
     "DocumentListModel",
     "DocumentRoles",
+    "DocumentTableModel",
     "PersonaListModel",
     "PersonaRoles",
     "SessionFilterProxy",

@@ -4,7 +4,6 @@ scrolls, or one branch of a branched conversation; plus in-conversation find."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 
 from storage import Archive, Message, Session
+from storage.errors import NotFoundError
 from ui.models.base import Index, RecordListModel
 from ui.models.format import when
 
@@ -140,14 +140,11 @@ class MessageListModel(RecordListModel[Message]):
 
     @staticmethod
     async def _position_of(archive: Archive, session: Session, message_id: str) -> int | None:
-        position = 0
-        stream: Any = archive.iter_messages(session.user_id, session.session_id)
-        async with contextlib.aclosing(stream) as messages:
-            async for message in messages:
-                if message.message_id == message_id:
-                    return position
-                position += 1
-        return None
+        """Where the message is, without streaming the session (a hit in a huge session)."""
+        try:
+            return await archive.find_message(session.user_id, session.session_id, message_id)
+        except NotFoundError:
+            return None  # gone since it was indexed: show the newest page instead
 
     @property
     def has_older(self) -> bool:

@@ -15,7 +15,11 @@ T = TypeVar("T")
 
 class JobIndicator(QWidget):
     """Runs one job at a time with progress; progress arrives from worker threads and hops to
-    the GUI loop with ``call_soon_threadsafe``."""
+    the GUI loop with ``call_soon_threadsafe``.
+
+    A *background* job (bringing the search index up to date) gives way: a job the user
+    started cancels it and waits for it to stop. Its finished work is kept, and searches
+    index the rest themselves."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -31,18 +35,25 @@ class JobIndicator(QWidget):
         for w in (self.label, self.bar, self.cancel_button):
             layout.addWidget(w)
         self.control: JobControl | None = None
+        self.background = False
+        self.last_progress: Progress | None = None
+        self._finished: asyncio.Future[None] | None = None
         self.hide()
 
     @property
     def busy(self) -> bool:
-        return self.control is not None
+        """A job the user started is running (a background job gives way instead)."""
+        return self.control is not None and not self.background
 
     def cancel(self) -> None:
         if self.control is not None:
             self.control.cancel()
             self.label.setText(f"{self.control.name}: cancelling…")
 
-    def _show_progress(self, name: str, progress: Progress) -> None:
+    def _show_progress(self, control: JobControl, progress: Progress) -> None:
+        if control is not self.control:
+            return  # a late report of a job that ended
+        self.last_progress = progress
         if progress.total:
             self.bar.setRange(0, progress.total)
             self.bar.setValue(min(progress.done, progress.total))
@@ -51,22 +62,42 @@ class JobIndicator(QWidget):
         current = f" — {progress.current}" if progress.current else ""
         if len(current) > 60:
             current = current[:59] + "…"
-        self.label.setText(f"{name}{current}")
+        self.label.setText(f"{control.name}{current}")
 
-    async def run(self, name: str, start: Callable[[JobControl], Coroutine[Any, Any, T]]) -> T:
+    async def run(
+        self,
+        name: str,
+        start: Callable[[JobControl], Coroutine[Any, Any, T]],
+        *,
+        background: bool = False,
+    ) -> T:
         """Await ``start(control)`` with progress shown; cancel asks the job to stop."""
+        while self.control is not None and self._finished is not None:
+            if not self.background:
+                raise RuntimeError(f"{self.control.name} is still running")
+            self.control.cancel()  # the user's job goes first
+            await asyncio.shield(self._finished)
         loop = asyncio.get_running_loop()
 
-        def report(progress: Progress) -> None:
-            loop.call_soon_threadsafe(self._show_progress, name, progress)
+        def report(progress: Progress) -> None:  # runs in the worker thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._show_progress, control, progress)
 
         control = JobControl(name, report)
-        self.control = control
+        self.control, self.background = control, background
+        self._finished = loop.create_future()
+        self.last_progress = None
         self.label.setText(f"{name}…")
         self.bar.setRange(0, 0)
         self.show()
         try:
             return await start(control)
+        except asyncio.CancelledError:
+            control.cancel()  # the worker thread stops at its next step
+            raise
         finally:
-            self.control = None
+            finished = self._finished
+            self.control, self.background, self._finished = None, False, None
+            if not finished.done():
+                finished.set_result(None)
             self.hide()

@@ -40,6 +40,7 @@ from storage import (
     Session,
     StorageError,
 )
+from storage.errors import NothingImportedError
 from storage.events import (
     Change,
     DocumentsChanged,
@@ -48,13 +49,24 @@ from storage.events import (
     PersonasChanged,
     SessionChanged,
     UserChanged,
+    change_stamp,
 )
+from storage.ingest.job import IngestCancelled
+from storage.jobs import JobCancelled
+from storage.search.indexer import RefreshReport
 from storage.search.results import Hit
 from ui import export
 from ui.dialogs.persona import PersonaDialog
-from ui.dialogs.report import ResultDialog, show_error
+from ui.dialogs.report import ResultDialog, report_counts, show_error
 from ui.errors import advice, headline
-from ui.models.lists import DocumentRoles, PersonaRoles, SessionRoles, UserRoles, is_pinned, tags_of
+from ui.models.lists import (
+    PersonaRoles,
+    SessionRoles,
+    UserRoles,
+    document_name,
+    is_pinned,
+    tags_of,
+)
 from ui.models.messages import MessageListModel
 from ui.tasks import TaskRunner
 from ui.widgets.conversation import ConversationPane
@@ -65,7 +77,9 @@ from ui.widgets.sidebar import Sidebar
 from ui.widgets.welcome import WelcomePage
 
 log = logging.getLogger(__name__)
-POLL_MS = 2000  # external changes: how often the open user's session list is compared
+DEFAULT_USER = "me"  # who an import into an archive without users belongs to
+POLL_MS = 2000  # external changes: how often the change stamp is looked at
+FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
 MAX_RECENT = 8
 RECENT_KEY = "recent_archives"
 
@@ -74,6 +88,7 @@ class MainWindow(QMainWindow):
     archive_opened = Signal(str)
     session_shown = Signal(str)
     error_shown = Signal(str)
+    index_updated = Signal(object)  # RefreshReport
 
     def __init__(
         self,
@@ -95,7 +110,9 @@ class MainWindow(QMainWindow):
         self.last_dialog: QWidget | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._polling = False
-        self._indexed: Archive | None = None
+        self._polls = 0
+        self._stamp: tuple[int, int] | None = None
+        self.index_report: RefreshReport | None = None
 
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self.stack)
@@ -201,6 +218,9 @@ class MainWindow(QMainWindow):
         sb.sessions.load_failed.connect(self._on_sessions_load_failed)
         sb.panels.load_failed.connect(self._on_sessions_load_failed)
         sb.document_view.activated.connect(self._on_document_activated)
+        sb.document_view.selectionModel().currentChanged.connect(self._on_document_current_changed)
+        sb.open_document.clicked.connect(lambda: self._on_document_button(delete=False))
+        sb.delete_document.clicked.connect(lambda: self._on_document_button(delete=True))
         sb.document_view.customContextMenuRequested.connect(self._document_menu)
         sb.persona_view.activated.connect(self._on_persona_activated)
         sb.new_persona.clicked.connect(lambda: self.edit_persona(None))
@@ -347,6 +367,7 @@ class MainWindow(QMainWindow):
         await self.select_user(users[0].user_id)
         self._poll.start()
         self.notify(f"Opened {archive.root}")
+        self.start_index_update()
 
     def reload(self) -> None:
         if self.archive is not None:
@@ -700,42 +721,87 @@ class MainWindow(QMainWindow):
         return path
 
     # ================================================================ documents
+    def _document_at(self, index: QModelIndex) -> DocumentRecord | None:
+        return self.sidebar.documents.record(index.row()) if index.isValid() else None
+
+    def _current_document(self) -> DocumentRecord | None:
+        return self._document_at(self.sidebar.document_view.currentIndex())
+
     def _on_document_activated(self, index: QModelIndex) -> None:
-        record = index.data(DocumentRoles.RECORD)
-        if isinstance(record, DocumentRecord):
+        record = self._document_at(index)
+        if record is not None:
             self.run("open-doc", self.open_document(record), "Opening the document")
 
+    def _on_document_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = self._document_at(current)
+        if record is None:
+            self.sidebar.show_document(None)
+        else:
+            self.run("preview", self.preview_document(record), "Reading the document's text")
+
+    async def preview_document(self, record: DocumentRecord, session_id: str | None = None) -> None:
+        """Show the text extracted at ingest (read in a worker thread by the archive)."""
+        if self.archive is None or self.user_id is None:
+            return
+        self.sidebar.preview_label.setText(f"{document_name(record)}: reading…")
+        text = await self.archive.read_document_text(self.user_id, record.doc_id, session_id)
+        if self._current_document() == record:
+            self.sidebar.show_document(document_name(record), text)
+
     async def open_document(self, record: DocumentRecord, session_id: str | None = None) -> None:
+        """Open the stored original with the system's viewer."""
         if self.archive is None or self.user_id is None:
             return
         path = await self.archive.document_path(self.user_id, record.doc_id, session_id)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.notify(f"No program is set up to open {path}")
 
     def _document_menu(self, pos: QPoint) -> None:
         view = self.sidebar.document_view
-        record = view.indexAt(pos).data(DocumentRoles.RECORD)
-        if not isinstance(record, DocumentRecord):
+        record = self._document_at(view.indexAt(pos))
+        if record is None:
             return
         menu = QMenu(self)
-        menu.addAction("&Open", lambda: self.run("open-doc", self.open_document(record)))
+        menu.addAction("&Open original", lambda: self.run("open-doc", self.open_document(record)))
         menu.addAction("&Delete…", lambda: self.ask_delete_document(record))
         self.last_dialog = menu
         menu.popup(view.viewport().mapToGlobal(pos))
 
-    def ask_delete_document(self, record: DocumentRecord) -> None:
+    def _on_document_button(self, delete: bool) -> None:
+        record = self._current_document()
+        if record is None:
+            return
+        if delete:
+            self.ask_delete_document(record)
+        else:
+            self.run("open-doc", self.open_document(record), "Opening the document")
+
+    def ask_delete_document(self, record: DocumentRecord) -> QMessageBox:
         box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Delete document")
-        box.setText(f"Delete “{record.original_name or record.doc_id}” from the archive?")
+        box.setText(f"Delete “{document_name(record)}” from the archive?")
+        box.setInformativeText("The stored file, its extracted text and its search entries go.")
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def done(result: int) -> None:
-            if result == QMessageBox.StandardButton.Yes and self.archive and self.user_id:
-                coro = self.archive.delete_document(self.user_id, record.doc_id)
-                self.run("write", coro, "Deleting the document")
+            if result == QMessageBox.StandardButton.Yes:
+                self.run("write", self.delete_document(record), "Deleting the document")
 
         box.finished.connect(done)
         self.last_dialog = box
         box.open()
+        return box
+
+    async def delete_document(self, record: DocumentRecord, session_id: str | None = None) -> None:
+        if self.archive is None or self.user_id is None:
+            return
+        await self.archive.delete_document(self.user_id, record.doc_id, session_id)
+        self.sidebar.documents.discard(record.doc_id)
+        if self._current_document() is None:
+            self.sidebar.show_document(None)
+        self.notify(f"Deleted {document_name(record)}")
 
     # ================================================================ personas
     def _on_persona_activated(self, index: QModelIndex) -> None:
@@ -768,11 +834,39 @@ class MainWindow(QMainWindow):
         self.search_dock.show()
         self.search_dock.raise_()
         self.search_panel.focus_query()
-        archive = self.archive
-        refresh = getattr(archive, "refresh_index", None)
-        if refresh is not None and archive is not self._indexed and not self.jobs.busy:
-            self._indexed = archive  # once per archive; searches refresh new tails themselves
-            self.run("index", self.jobs.run("Updating the search index", refresh), "Indexing")
+
+    # ================================================================ search index
+    def start_index_update(self, rebuild: bool = False) -> None:
+        """Bring the search index up to date (or rebuild it) as a status-bar job."""
+        if self.archive is not None:
+            what = "Rebuilding the search index" if rebuild else "Updating the search index"
+            self.run("index", self.update_index(self.archive, rebuild), what)
+
+    async def update_index(self, archive: Archive, rebuild: bool = False) -> RefreshReport | None:
+        """On open: index what changed since the last time, in the background (a job the
+        user starts takes precedence and cancels it; searches index the rest themselves).
+        ``rebuild``: throw the index away and build it again (Settings)."""
+        if rebuild:
+            name, call = "Rebuilding the search index", archive.reindex
+        else:
+            name, call = "Updating the search index", archive.refresh_index
+        if self.jobs.busy:
+            self.notify(f"{name}: another job is running; wait for it or cancel it.")
+            return None
+        try:
+            report = await self.jobs.run(name, call, background=not rebuild)
+        except JobCancelled:
+            self.notify(f"{name}: cancelled. Searches use what is indexed and add the rest.")
+            return None
+        if archive is self.archive:
+            self.index_report = report
+            self.index_updated.emit(report)
+            if report.sources_indexed or report.rebuilt:
+                self.notify(
+                    f"Search index up to date: {report.sources_indexed:,} sources "
+                    f"({report.documents_added:,} entries) indexed in {report.seconds:.1f} s"
+                )
+        return report
 
     def _focus_filter(self) -> None:
         self.sidebar.tabs.setCurrentIndex(0)
@@ -845,22 +939,24 @@ class MainWindow(QMainWindow):
         if archive is None or user is None:
             self.notify("Open an archive and choose a user before adding documents.")
             return None
-        ingest = getattr(archive, "ingest", None)
-        if ingest is None:
-            self.notify("Adding documents is not available in this build yet.")
-            return None
         if self.jobs.busy:
             self.notify("Another job is running; wait for it or cancel it.")
             return None
-        result = await self.jobs.run(
-            "Adding documents",
-            lambda control: ingest(paths, user, session_id=session_id, control=control),
-        )
-        self._show_result("Added documents", result)
+        where = "this conversation" if session_id else "your library"
+        note = ""
+        try:
+            report = await self.jobs.run(
+                f"Adding {len(paths):,} item(s) to {where}",
+                lambda control: archive.ingest(paths, user, session_id, control=control),
+            )
+        except IngestCancelled as exc:  # what finished before the cancel is kept
+            report, note = exc.report, f"Cancelled: {exc}"
+        self.notify(f"Added documents to {where}: {report_counts(report)}")
+        self._show_result("Added documents", report, note)
         await self._load_documents()
         if self.session is not None:
             self.run("details", self._load_details(self.session))
-        return result
+        return report
 
     def choose_documents(self) -> None:
         dialog = QFileDialog(self, "Add documents")
@@ -884,27 +980,35 @@ class MainWindow(QMainWindow):
         if archive is None:
             self.notify("Open an archive before importing.")
             return None
-        importer = getattr(archive, "import_archive", None)
-        if importer is None:
-            self.notify("Importing is not available in this build yet.")
-            return None
-        if user is None:
-            user = "me"
-            if not await archive.user_exists(user):
-                await archive.create_user(user)
         if self.jobs.busy:
             self.notify("Another job is running; wait for it or cancel it.")
             return None
-        result = await self.jobs.run(
-            f"Importing {Path(path).name}",
-            lambda control: importer(path, user, control=control),
-        )
-        self._show_result("Import report", result)
-        await self.select_user(user) if self.user_id != user else await self._refresh_listing()
-        return result
+        if user is None:
+            user = DEFAULT_USER
+            if not await archive.user_exists(user):
+                await archive.create_user(user)
+        note = ""
+        try:
+            report: Any = await self.jobs.run(
+                f"Importing {Path(path).name}",
+                lambda control: archive.import_archive(path, user, control=control),
+            )
+        except NothingImportedError as exc:  # not a success, but the report says why
+            report, note = exc.report, str(exc)
+            self.report_error("Importing", exc)
+        except JobCancelled as exc:  # conversations finished before the cancel are kept
+            report, note = getattr(exc, "report", None), f"Cancelled: {exc}"
+        if report is not None:
+            self._show_result(f"Import report — {Path(path).name}", report, note)
+        if self.user_id != user:
+            await self._reload_users()
+            await self.select_user(user)
+        else:
+            await self._refresh_listing()
+        return report
 
-    def _show_result(self, title: str, result: Any) -> None:
-        dialog = ResultDialog(title, result, self)
+    def _show_result(self, title: str, result: Any, note: str = "") -> None:
+        dialog = ResultDialog(title, result, self, note)
         self.last_dialog = dialog
         dialog.show()
 
@@ -970,33 +1074,51 @@ class MainWindow(QMainWindow):
     def _on_poll_timeout(self) -> None:
         if not self._polling and self.archive is not None and self.user_id is not None:
             self._polling = True
-            self.run("poll", self._refresh_listing(), "Checking for changes")
+            self.run("poll", self._poll_changes(), "Checking for changes")
+
+    async def _poll_changes(self) -> None:
+        """Every POLL_MS: one ``stat`` (in a thread) says whether anything was written since
+        the last look; only then is the listing compared (also in a thread)."""
+        try:
+            archive = self.archive
+            if archive is None:
+                return
+            stamp = await asyncio.to_thread(change_stamp, archive.root)
+            self._polls += 1
+            if stamp == self._stamp and self._polls % FULL_POLL_EVERY:
+                return  # nothing written (a full look now and then: writers that do not stamp)
+            self._stamp = stamp
+            await self._refresh_listing()
+        finally:
+            self._polling = False
 
     async def _refresh_listing(self) -> None:
         """External changes (another process): compare the listing with what is shown."""
+        if self.archive is None or self.user_id is None:
+            return
+        user = self.user_id
         try:
-            if self.archive is None or self.user_id is None:
-                return
-            user = self.user_id
-            try:
-                sessions = await self.archive.list_sessions(user)
-            except StorageError as exc:  # shown once in the sidebar, not a box every poll
-                self.sidebar.show_problem(f"{headline(exc)}: {exc}")
-                return
-            if user != self.user_id:
-                return
-            self.sidebar.sessions.apply_listing(s for s in sessions if not s.is_panel)
-            self.sidebar.panels.apply_listing(s for s in sessions if s.is_panel)
-            if self.session is not None:
-                fresh = next((s for s in sessions if s.session_id == self.session.session_id), None)
-                if fresh is None:
-                    self._forget_session(self.session.session_id)
-                elif fresh != self.session:
-                    self.session = fresh
-                    await self._sync_open_session()
-            self._show_listing_problems()
-        finally:
-            self._polling = False
+            sessions = await self.archive.list_sessions(user)
+        except StorageError as exc:  # shown once in the sidebar, not a box every poll
+            self.sidebar.show_problem(f"{headline(exc)}: {exc}")
+            return
+        if user != self.user_id:
+            return
+        models = (self.sidebar.sessions, self.sidebar.panels)
+        diffs = await asyncio.to_thread(lambda: [m.diff_listing(sessions) for m in models])
+        if user != self.user_id:
+            return
+        for model, diff in zip(models, diffs, strict=True):
+            model.apply_diff(diff)
+        if self.session is not None:
+            current = self.session.session_id
+            fresh = next((s for s in sessions if s.session_id == current), None)
+            if fresh is None:
+                self._forget_session(current)
+            elif fresh != self.session:
+                self.session = fresh
+                await self._sync_open_session()
+        self._show_listing_problems()
 
     # ================================================================ misc
     def show_about(self) -> None:

@@ -9,19 +9,24 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QPlainTextEdit,
     QPushButton,
+    QSplitter,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.models.lists import (
-    DocumentListModel,
+    DocumentTableModel,
     PersonaListModel,
     SessionFilterProxy,
     SessionListModel,
     UserListModel,
 )
+
+PREVIEW_CHARS = 200_000  # a preview, not the whole book: setPlainText of megabytes stalls
 
 
 def make_list(parent: QWidget) -> QListView:
@@ -87,13 +92,44 @@ class Sidebar(QWidget):
         self.panel_view.setModel(self.panel_proxy)
         self.tabs.addTab(self.panel_view, "&Panels")
 
-        # documents
-        self.documents = DocumentListModel(self)
-        self.document_view = make_list(self)
+        # documents: a table, the extracted text of the current one, open and delete
+        self.documents = DocumentTableModel(self)
+        page = QSplitter(Qt.Orientation.Vertical, self)
+        self.document_view = QTableView(page)
         self.document_view.setModel(self.documents)
+        self.document_view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.document_view.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.document_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.document_view.setWordWrap(False)
+        self.document_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.document_view.verticalHeader().hide()
+        self.document_view.horizontalHeader().setStretchLastSection(True)
+        self.document_view.horizontalHeader().resizeSection(0, 150)
         self.document_view.setAcceptDrops(True)
         self.document_view.setToolTip("Drop files here to add them to your library")
-        self.tabs.addTab(self.document_view, "&Documents")
+        preview_box = QWidget(page)
+        box = QVBoxLayout(preview_box)
+        box.setContentsMargins(0, 4, 0, 0)
+        self.preview_label = QLabel("Choose a document to preview its text.", preview_box)
+        self.preview_label.setWordWrap(True)
+        self.preview = QPlainTextEdit(preview_box)
+        self.preview.setReadOnly(True)
+        self.preview.setPlaceholderText("The text extracted from the document appears here.")
+        buttons = QHBoxLayout()
+        self.open_document = QPushButton("&Open original", preview_box)
+        self.open_document.setToolTip("Open the stored file with the system's viewer")
+        self.delete_document = QPushButton("Delete…", preview_box)
+        buttons.addWidget(self.open_document)
+        buttons.addWidget(self.delete_document)
+        buttons.addStretch(1)
+        box.addWidget(self.preview_label)
+        box.addWidget(self.preview, 1)
+        box.addLayout(buttons)
+        page.addWidget(self.document_view)
+        page.addWidget(preview_box)
+        page.setSizes([260, 340])
+        self.tabs.addTab(page, "&Documents")
+        self.show_document(None)
 
         # personas
         self.personas = PersonaListModel(self)
@@ -106,6 +142,25 @@ class Sidebar(QWidget):
         box.addWidget(self.persona_view, 1)
         box.addWidget(self.new_persona)
         self.tabs.addTab(page, "P&ersonas")
+
+    def show_document(self, name: str | None, text: str | None = None) -> None:
+        """The preview: ``text`` of document ``name`` (None: stored, no text was extracted)."""
+        for button in (self.open_document, self.delete_document):
+            button.setEnabled(name is not None)
+        if name is None:
+            self.preview_label.setText("Choose a document to preview its text.")
+            self.preview.setPlainText("")
+        elif text is None:
+            self.preview_label.setText(f"{name}: stored, not searchable")
+            self.preview.setPlainText(
+                "No text could be extracted from this file. It is kept in the archive; "
+                "open the original to see it."
+            )
+        else:
+            cut = len(text) > PREVIEW_CHARS
+            more = f" (first {PREVIEW_CHARS:,} of {len(text):,} characters)" if cut else ""
+            self.preview_label.setText(f"{name}: extracted text{more}")
+            self.preview.setPlainText(text[:PREVIEW_CHARS])
 
     def show_problem(self, text: str) -> None:
         self.problem.setText(text)
