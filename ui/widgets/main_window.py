@@ -40,7 +40,7 @@ from storage import (
     Session,
     StorageError,
 )
-from storage.errors import NothingImportedError
+from storage.errors import NothingImportedError, SettingsError
 from storage.events import (
     Change,
     DocumentsChanged,
@@ -58,6 +58,7 @@ from storage.search.results import Hit
 from ui import export
 from ui.dialogs.persona import PersonaDialog
 from ui.dialogs.report import ResultDialog, report_counts, show_error
+from ui.dialogs.settings import SettingsDialog
 from ui.errors import advice, headline
 from ui.models.lists import (
     PersonaRoles,
@@ -82,6 +83,13 @@ POLL_MS = 2000  # external changes: how often the change stamp is looked at
 FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
 MAX_RECENT = 8
 RECENT_KEY = "recent_archives"
+
+
+EXPORT_FORMATS = {"Markdown (.md)": ".md", "HTML (.html)": ".html", "JSON (.json)": ".json"}
+
+
+def safe_file_name(title: str) -> str:
+    return "".join(c if c.isalnum() or c in " -_" else "_" for c in title)[:60].strip()
 
 
 class MainWindow(QMainWindow):
@@ -113,6 +121,7 @@ class MainWindow(QMainWindow):
         self._polls = 0
         self._stamp: tuple[int, int] | None = None
         self.index_report: RefreshReport | None = None
+        self.settings_dialog: SettingsDialog | None = None
 
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self.stack)
@@ -188,6 +197,7 @@ class MainWindow(QMainWindow):
         self.import_action = act(file, "&Import chat export…", self.choose_import, "Ctrl+I")
         self.add_docs_action = act(file, "&Add documents…", self.choose_documents, "Ctrl+D")
         self.export_action = act(file, "&Export conversation…", self.choose_export, "Ctrl+E")
+        act(file, "Export &selected conversations…", self.choose_export_selection, "Ctrl+Shift+E")
         file.addSeparator()
         act(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = bar.addMenu("&Edit")
@@ -202,6 +212,7 @@ class MainWindow(QMainWindow):
         details.toggled.connect(self.details.setVisible)
         view.addAction(self.search_dock.toggleViewAction())
         act(view, "&Reload", self.reload, QKeySequence.StandardKey.Refresh)
+        self.settings_action = act(edit, "Se&ttings…", self.show_settings, "Ctrl+,")
         help_menu = bar.addMenu("&Help")
         act(help_menu, "&About Flatchat", self.show_about)
 
@@ -225,6 +236,7 @@ class MainWindow(QMainWindow):
         sb.persona_view.activated.connect(self._on_persona_activated)
         sb.new_persona.clicked.connect(lambda: self.edit_persona(None))
         self.conversation.branch_chosen.connect(self._on_branch_chosen)
+        self.index_updated.connect(self._on_index_updated)
 
     # ================================================================ errors & status
     def report_error(self, what: str, exc: BaseException) -> None:
@@ -601,6 +613,9 @@ class MainWindow(QMainWindow):
         menu.addAction("Un&pin" if is_pinned(session) else "&Pin", lambda: self.toggle_pin(session))
         menu.addAction("&Tags…", lambda: self.ask_tags(session))
         menu.addAction("&Export…", lambda: self.choose_export(session))
+        selected = len(view.selectionModel().selectedRows())
+        if selected > 1:
+            menu.addAction(f"Export {selected} &selected…", self.choose_export_selection)
         menu.addSeparator()
         menu.addAction("&Delete…", lambda: self.ask_delete(session))
         self.last_dialog = menu
@@ -692,8 +707,7 @@ class MainWindow(QMainWindow):
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setNameFilters(["Markdown (*.md)", "HTML (*.html)", "JSON (*.json)"])
         dialog.setDefaultSuffix("md")
-        safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in session.title)[:60]
-        dialog.selectFile(f"{safe.strip() or session.session_id}.md")
+        dialog.selectFile(f"{safe_file_name(session.title) or session.session_id}.md")
 
         def chosen(path: str) -> None:
             self.run("export", self.export_session(session, Path(path)), "Exporting")
@@ -719,6 +733,54 @@ class MainWindow(QMainWindow):
         await asyncio.to_thread(path.write_text, text, encoding="utf-8")
         self.notify(f"Exported {len(messages)} messages to {path}")
         return path
+
+    def selected_sessions(self) -> list[Session]:
+        """The sessions selected in the list on the current tab (several with Ctrl/Shift)."""
+        view = self.sidebar.panel_view if self.sidebar.tabs.currentIndex() == 1 else None
+        view = view or self.sidebar.session_view
+        rows = sorted(view.selectionModel().selectedRows(), key=lambda i: i.row())
+        found = [i.data(SessionRoles.RECORD) for i in rows]
+        return [s for s in found if isinstance(s, Session)]
+
+    def choose_export_selection(self) -> None:
+        """Export every selected session: the format first, then the folder."""
+        sessions = self.selected_sessions()
+        if not sessions:
+            self.notify("Select conversations to export first (Ctrl/Shift+click for several).")
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(f"Export {len(sessions)} conversation(s)")
+        dialog.setLabelText("Format:")
+        dialog.setComboBoxItems(list(EXPORT_FORMATS))
+        dialog.textValueSelected.connect(
+            lambda choice: self._folder_dialog(
+                "Export into folder",
+                lambda folder: self.run(
+                    "export",
+                    self.export_sessions(sessions, Path(folder), EXPORT_FORMATS[choice]),
+                    "Exporting",
+                ),
+            )
+        )
+        self.last_dialog = dialog
+        dialog.open()
+
+    async def export_sessions(
+        self, sessions: Sequence[Session], folder: Path, suffix: str
+    ) -> list[Path]:
+        """Write each session into ``folder`` as ``<title><suffix>`` (never overwriting one
+        written by this export: a second session of the same title gets its id)."""
+        written: list[Path] = []
+        taken: set[str] = set()
+        for n, session in enumerate(sessions, 1):
+            name = safe_file_name(session.title) or session.session_id
+            if name.casefold() in taken:
+                name = f"{name} ({session.session_id})"
+            taken.add(name.casefold())
+            self.notify(f"Exporting {n} of {len(sessions)}: {session.title or session.session_id}")
+            written.append(await self.export_session(session, folder / f"{name}{suffix}"))
+        self.notify(f"Exported {len(written)} conversation(s) to {folder}")
+        return written
 
     # ================================================================ documents
     def _document_at(self, index: QModelIndex) -> DocumentRecord | None:
@@ -1119,6 +1181,91 @@ class MainWindow(QMainWindow):
                 self.session = fresh
                 await self._sync_open_session()
         self._show_listing_problems()
+
+    # ================================================================ settings
+    def show_settings(self) -> SettingsDialog | None:
+        """The archive's settings (non-modal), with the index state and maintenance."""
+        archive = self.archive
+        if archive is None:
+            self.notify("Open an archive to see its settings.")
+            return None
+        dialog = SettingsDialog(archive.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.save_requested.connect(
+            lambda changes: self.run("settings", self.save_settings(dialog, changes), "Saving")
+        )
+        dialog.reindex_requested.connect(lambda: self.start_index_update(rebuild=True))
+        dialog.compact_requested.connect(
+            lambda: self.run("compact", self.compact_idle(), "Compacting idle sessions")
+        )
+        dialog.destroyed.connect(self._on_settings_destroyed)
+        self.settings_dialog = dialog
+        self.last_dialog = dialog
+        dialog.show()
+        self._refresh_state(dialog)
+        return dialog
+
+    def _on_settings_destroyed(self) -> None:
+        self.settings_dialog = None
+
+    def _on_index_updated(self, _report: RefreshReport) -> None:
+        if self.settings_dialog is not None:
+            self._refresh_state(self.settings_dialog)
+
+    def _refresh_state(self, dialog: SettingsDialog) -> None:
+        self.run("settings-state", self.load_index_state(dialog), "Checking the search index")
+
+    async def load_index_state(self, dialog: SettingsDialog) -> None:
+        archive = self.archive
+        if archive is None:
+            return
+        vector = archive.settings.vector
+        if not vector.enabled:
+            embedder = "switched off (vector.enabled): searches use keywords only"
+        else:  # the search results say whether semantic search is degraded
+            probe = await archive.search("probe", mode="semantic", limit=1)
+            embedder = (
+                f"degraded: {probe.degraded}" if probe.degraded else f"ready ({vector.embedder})"
+            )
+        problems = await asyncio.to_thread(archive.index_problems)
+        report = self.index_report
+        if problems:
+            index = "damaged: " + "; ".join(problems) + " — rebuild it"
+        elif report is not None:
+            index = (
+                f"up to date; the last update indexed {report.sources_indexed:,} sources "
+                f"({report.documents_added:,} entries) in {report.seconds:.1f} s"
+            )
+        else:
+            index = "not checked since the archive was opened"
+        if self.jobs.control is not None:
+            index = f"{self.jobs.control.name}… ({index})"
+        if self.settings_dialog is dialog:
+            dialog.set_state(embedder, index)
+
+    async def save_settings(self, dialog: SettingsDialog, changes: dict[str, Any]) -> None:
+        if self.archive is None:
+            return
+        try:
+            saved = await self.archive.update_settings(changes)
+        except SettingsError as exc:  # names the key; shown in the dialog, nothing written
+            dialog.show_error(str(exc))
+            self.notify(str(exc))
+            return
+        dialog.saved(saved)
+        self.notify("Settings saved")
+
+    async def compact_idle(self) -> list[tuple[str, str]]:
+        if self.archive is None:
+            return []
+        done = await self.archive.compact_idle()
+        days = self.archive.settings.storage.compact_after_days
+        self.notify(
+            f"Compacted {len(done):,} session(s) idle for {days:g} days or more"
+            if days
+            else "Compaction is off (storage.compact_after_days is 0)"
+        )
+        return done
 
     # ================================================================ misc
     def show_about(self) -> None:

@@ -79,6 +79,7 @@ class Sidebar(QWidget):
         self.problem.hide()
         self.session_view = make_list(page)
         self.session_view.setModel(self.session_proxy)
+        self.session_view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         box.addWidget(self.filter)
         box.addWidget(self.problem)
         box.addWidget(self.session_view, 1)
@@ -90,6 +91,7 @@ class Sidebar(QWidget):
         self.panel_proxy.setSourceModel(self.panels)
         self.panel_view = make_list(self)
         self.panel_view.setModel(self.panel_proxy)
+        self.panel_view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.tabs.addTab(self.panel_view, "&Panels")
 
         # documents: a table, the extracted text of the current one, open and delete
