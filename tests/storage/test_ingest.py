@@ -13,6 +13,7 @@ from storage.errors import NotFoundError
 from storage.ingest import Extracted, IngestCancelled, StoredDocument, default_extractors, ingest
 from storage.jobs import JobControl, Progress
 from storage.settings import Settings
+from tests.conftest import shared_data
 from tests.storage.ingest_support import docs_dir, extracted_text, read_chunks
 
 pytestmark = pytest.mark.asyncio
@@ -82,7 +83,7 @@ async def test_unsupported_is_stored_not_searchable(chat: Chat, tmp_path: Path) 
 
 async def test_content_decides_the_type(chat: Chat, tmp_path: Path) -> None:
     archive, user, _ = chat
-    pdf = (Path(__file__).parents[2].parent / "shared/data/docs/issue-297.pdf").read_bytes()
+    pdf = shared_data("docs", "issue-297.pdf").read_bytes()
     _write(tmp_path / "in", {"report.dat": pdf, "page": "<!DOCTYPE html><p>Hi there</p>"})
     report = await ingest(archive, [tmp_path / "in" / "report.dat", tmp_path / "in" / "page"], user)
     records = {r.original_name: r for r in await archive.list_documents(user)}
