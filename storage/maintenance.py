@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -243,18 +244,23 @@ class _Checker:
         with os.scandir(folder) as scan:
             entries = list(scan)
         for entry in entries:
-            if not entry.is_file() or parse_temp_owner(entry.name) is None:
+            if parse_temp_owner(entry.name) is None:
                 continue
             path = Path(entry.path)
             if not is_stale_temp(path):
                 continue  # a live writer's, or another host's: not ours to judge
+            folder_kind = entry.is_dir(follow_symlinks=False)  # a session being created
             removed = False
             if self.repair:
-                path.unlink(missing_ok=True)
+                if folder_kind:
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
                 removed = True
             self.add(
                 path,
-                "leftover temp file of an interrupted write (verify --repair removes it)",
+                f"leftover temp {'folder' if folder_kind else 'file'} of an interrupted write "
+                "(verify --repair removes it)",
                 severity="warning",
                 repaired=removed,
             )

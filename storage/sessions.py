@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import heapq
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +18,7 @@ import orjson
 from storage.base import ArchiveBase, threaded
 from storage.errors import AlreadyExistsError, CorruptRecordError, InvalidIdError, NotFoundError
 from storage.events import MessagesAppended, MessagesRewritten, SessionChanged
-from storage.files import remove_tree, write_error
+from storage.files import fsync_dir, remove_tree, temp_path_for, write_error, write_model
 from storage.ids import new_id, validate_session_id
 from storage.jsonl import JsonlLog
 from storage.layout import LEGACY_PERSONA_SUFFIX, MESSAGES, SESSION_JSON
@@ -93,14 +95,6 @@ class SessionsMixin(ArchiveBase):
         for _attempt in range(5):
             sid = session_id or new_id(f"{kind}_session")
             folder = self.layout.session_dir(user_id, sid)
-            try:
-                folder.mkdir()
-            except FileExistsError:
-                if session_id is not None:
-                    raise AlreadyExistsError("session", sid, folder.parent) from None
-                continue  # two processes drew the same id: draw again
-            except OSError as exc:
-                raise write_error(folder, exc) from exc
             now = utcnow()
             session = Session(
                 session_id=sid,
@@ -112,10 +106,40 @@ class SessionsMixin(ArchiveBase):
                 metadata=metadata,
             )
             with self.locks.session(user_id, sid):
-                self._write_session(session)
+                created = self._publish_session_folder(folder, session)
+            if not created:
+                if session_id is not None:
+                    raise AlreadyExistsError("session", sid, folder.parent)
+                continue  # two processes drew the same id: draw again
             self._emit(SessionChanged(user_id, sid))
             return session
         raise AlreadyExistsError("session", sid, folder.parent)
+
+    def _publish_session_folder(self, folder: Path, session: Session) -> bool:
+        """Create the session folder with its session.json in one atomic rename, so no
+        reader (or a re-run after a crash) ever meets a session folder without session.json.
+        An empty folder left by an older, interrupted create is taken over. False when a
+        session with that id exists."""
+        if (folder / SESSION_JSON).exists():
+            return False
+        staging = temp_path_for(folder)
+        try:
+            staging.mkdir()
+            write_model(staging / SESSION_JSON, session)
+            try:
+                os.rename(staging, folder)  # replaces only an empty folder
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    return False
+                raise
+            fsync_dir(folder.parent)
+        except OSError as exc:
+            raise write_error(folder, exc) from exc
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        self._session_cache.pop(str(folder / SESSION_JSON), None)
+        return True
 
     @threaded
     def get_session(self, user_id: str, session_id: str) -> Session:

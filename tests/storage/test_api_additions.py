@@ -91,3 +91,32 @@ async def test_update_settings_validates_then_stores(archive: Archive) -> None:
     assert archive.layout.archive_json.read_bytes() == before
     reopened = await Archive.open(archive.root, environ={})
     assert reopened.settings.storage.compact_after_days == 7
+
+
+async def test_session_creation_is_atomic_and_heals_an_interrupted_one(archive: Archive) -> None:
+    import os
+    import socket
+
+    await archive.create_user("ada")
+    # An older, interrupted create left an empty folder: taken over, not an error.
+    (archive.layout.user_dir("ada") / "imported_1").mkdir()
+    session = await archive.create_session("ada", "t", session_id="imported_1")
+    assert (await archive.get_session("ada", "imported_1")) == session
+    # A create killed before its rename leaves only a hidden staging folder.
+    host = socket.gethostname().replace(".", "_").replace("-", "_")[:40]
+    dead_pid = 2**22 + 12345
+    while True:
+        try:
+            os.kill(dead_pid, 0)
+            dead_pid += 1
+        except ProcessLookupError:
+            break
+    staging = archive.layout.user_dir("ada") / f".s2.{host}-{dead_pid}-abcd1234.tmp"
+    staging.mkdir()
+    (staging / "session.json").write_text("{}")
+    assert [s.session_id for s in await archive.list_sessions("ada")] == ["imported_1"]
+    report = await archive.verify()
+    assert report.ok and [p.problem.split(" of ")[0] for p in report.problems] == [
+        "leftover temp folder"]
+    await archive.verify(repair=True)
+    assert not staging.exists()

@@ -107,7 +107,7 @@ def test_sigkill_at_random_moments_50_times(archive_dir: Path) -> None:
                     (
                         "torn last line",
                         "last line has no newline",
-                        "leftover temp file",
+                        "leftover temp",
                         "message_count is",
                         "both messages.jsonl",
                     )
