@@ -16,7 +16,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from storage.errors import CorruptRecordError, NotFoundError
 from storage.events import Change, ChangeBus
-from storage.files import read_model, touch_stamp, write_model
+from storage.files import read_model, stamp_signature, touch_stamp, write_model
 from storage.layout import Layout
 from storage.locks import Locks
 from storage.models import Session, UserProfile
@@ -56,6 +56,7 @@ class ArchiveBase:
         # Sessions the last listing of each user skipped because their session.json is
         # corrupt (the GUI shows them as problems next to the list).
         self.listing_problems: dict[str, list[CorruptRecordError]] = {}
+        self.own_stamp: list[int] | None = None
 
     # ------------------------------------------------------------------ users
     def _user_exists(self, user_id: str) -> bool:
@@ -108,6 +109,9 @@ class ArchiveBase:
 
     def _emit(self, change: Change) -> None:
         touch_stamp(self.root)
+        # What the stamp looks like after our own write: searchers in this process index
+        # what we wrote from the event and rescan only when another process moved it.
+        self.own_stamp = stamp_signature(self.root)
         self.changes.emit(change)
 
 

@@ -131,6 +131,15 @@ def stamp_path(root: Path) -> Path:
     return root / ".locks" / "changes.stamp"
 
 
+def stamp_signature(root: Path) -> list[int] | None:
+    """[inode, size, mtime_ns] of the change stamp, or None if nothing was ever written."""
+    try:
+        st = os.stat(stamp_path(root))
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def touch_stamp(root: Path) -> None:
     """Tell searchers in every process that the archive changed: one stat tells them."""
     path = stamp_path(root)

@@ -12,6 +12,7 @@ import filelock
 
 from storage.base import ArchiveBase, threaded
 from storage.errors import LockTimeoutError, StorageError
+from storage.events import Change, UserChanged
 from storage.jobs import JobControl
 from storage.search.embedder import Embedder, load_embedder
 from storage.search.engine import SearchEngine
@@ -21,9 +22,11 @@ from storage.search.results import SearchMode, SearchResults
 
 log = logging.getLogger(__name__)
 
-# Changes by other processes (and other tools) are picked up at the latest this often; our own
-# writers touch a stamp file that makes the next search refresh at once.
-SCAN_INTERVAL = 2.0
+# What this process writes is indexed by the next search (only the sessions written to). What
+# other processes write moves the change stamp: the next search rescans the archive. Edits by
+# other tools (which do not touch the stamp) are found within SCAN_INTERVAL seconds.
+SCAN_INTERVAL = 30.0
+EVERYTHING = "\x00all"  # in the dirty set: rescan everything (not a valid user id)
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,6 +63,9 @@ class SearchMixin(ArchiveBase):
             )
             indexer.open()
             self._indexer = indexer
+            self._dirty: set[tuple[str, str | None]] = set()
+            self._dirty_lock = threading.Lock()
+            self.changes.subscribe(self._on_change)
             self._engine = SearchEngine(indexer, self._title_of)
         return self._engine
 
@@ -69,7 +75,28 @@ class SearchMixin(ArchiveBase):
         except (StorageError, OSError):
             return ""
 
-    def _refresh(self, control: JobControl | None, wait: bool) -> RefreshReport | None:
+    def _on_change(self, change: Change) -> None:
+        """Remember what this process wrote, so the next search indexes just that."""
+        user = getattr(change, "user_id", None)
+        if not isinstance(user, str):
+            return
+        if isinstance(change, UserChanged):
+            user = EVERYTHING  # a user deleted takes all their sessions with them
+        session = getattr(change, "session_id", None)
+        with self._dirty_lock:
+            self._dirty.add((user, session if isinstance(session, str) else None))
+
+    def _take_dirty(self) -> set[tuple[str, str | None]]:
+        with self._dirty_lock:
+            dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def _refresh(
+        self,
+        control: JobControl | None,
+        wait: bool,
+        only: set[tuple[str, str | None]] | None = None,
+    ) -> RefreshReport | None:
         engine = self._search_engine()
         lock = engine.indexer.lock(self.settings.storage.lock_timeout if wait else 0)
         try:
@@ -79,7 +106,7 @@ class SearchMixin(ArchiveBase):
                 raise LockTimeoutError(lock.lock_file, self.settings.storage.lock_timeout) from exc
             return None  # another process is indexing: search what is there (readers never wait)
         try:
-            return engine.indexer.refresh(control)
+            return engine.indexer.refresh(control, only)
         finally:
             lock.release()
 
@@ -101,8 +128,12 @@ class SearchMixin(ArchiveBase):
         mode = mode or self.settings.search.default_mode
         with self._search_lock():
             engine = self._search_engine()
-            if engine.indexer.changed_since_last_scan(SCAN_INTERVAL):
+            dirty = self._take_dirty()
+            everything = any(user == EVERYTHING for user, _ in dirty)
+            if everything or engine.indexer.needs_full_scan(self.own_stamp, SCAN_INTERVAL):
                 self._refresh(None, wait=False)
+            elif dirty:
+                self._refresh(None, wait=False, only=dirty)
             try:
                 return engine.search(query, mode, limit, offset, **filters)
             except IndexCorruptError as exc:

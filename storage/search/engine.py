@@ -60,6 +60,7 @@ class SearchEngine:
     def __init__(self, indexer: Indexer, titles: Any) -> None:
         self.indexer = indexer
         self._titles = titles  # (user, session) -> session title
+        self._current: Any = None  # the searcher of the search in progress
 
     def search(
         self,
@@ -82,7 +83,20 @@ class SearchEngine:
                     "there is nothing to search for in it (only operators or punctuation)",
                 )
             return SearchResults(query, mode, 0, [])
-        return self._search(parsed, mode, limit, offset)
+        fulltext = self.indexer.fulltext
+        assert fulltext is not None
+        self._current = fulltext.searcher()  # one consistent view for the whole search
+        try:
+            return self._search(parsed, mode, limit, offset)
+        finally:
+            self._current = None
+
+    def _searcher(self) -> Any:
+        if self._current is None:
+            fulltext = self.indexer.fulltext
+            assert fulltext is not None
+            self._current = fulltext.searcher()
+        return self._current
 
     def _search(
         self, parsed: ParsedQuery, mode: SearchMode, limit: int, offset: int
@@ -123,7 +137,7 @@ class SearchEngine:
         query = fulltext.build(parsed, any_term=any_term)
         if query is None:
             return 0, []
-        searcher = fulltext.searcher()
+        searcher = self._searcher()
         result = _run(searcher, query, max(want, 1))
         ranked = []
         for score, address in result.hits:
@@ -147,7 +161,7 @@ class SearchEngine:
             return 0, []
         scores = dict(nearest)
         query = fulltext.build(parsed, keys=list(scores), text_required=False)
-        searcher = fulltext.searcher()
+        searcher = self._searcher()
         result = _run(searcher, query, len(scores))
         ranked = []
         for _score, address in result.hits:
@@ -163,10 +177,11 @@ class SearchEngine:
             return []
         fulltext = self.indexer.fulltext
         assert fulltext is not None
+        titles: dict[tuple[str, str], str] = {}
         highlight_query = fulltext.build(ParsedQuery(parsed.text, parsed.groups), None)
         generator = None
         if highlight_query is not None:
-            searcher = fulltext.searcher()
+            searcher = self._searcher()
             generator = tantivy.SnippetGenerator.create(
                 searcher, highlight_query, fulltext.schema, "text"
             )
@@ -195,7 +210,9 @@ class SearchEngine:
                 timestamp=(doc.get("timestamp") or [None])[0],
             )
             if kind != "document" and session:
-                hit = replace(hit, title=self._titles(user, session))
+                if (user, session) not in titles:
+                    titles[user, session] = self._titles(user, session)
+                hit = replace(hit, title=titles[user, session])
             hits.append(hit)
         return hits
 

