@@ -84,6 +84,9 @@ class Model2VecEmbedder:
             self._model = StaticModel.from_pretrained(str(folder))
         except Exception as exc:  # any failure inside model2vec means "cannot load"
             raise EmbedderLoadError(f"model2vec could not load {folder}: {exc}") from exc
+        # Pooling over a float32 table is ~1.7x faster than over the float16 one shipped
+        # (30 MB in memory instead of 15; identical vectors).
+        self._model.embedding = np.asarray(self._model.embedding, dtype=np.float32)
         self.name = f"model2vec:{folder.name}"
         self.dim = int(self._model.dim)
         self._batch_size = batch_size
