@@ -13,6 +13,7 @@ commit was interrupted: the index is rebuilt from the files.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -440,7 +441,8 @@ class Indexer:
                     folder / n for n in os.listdir(folder) if n.endswith(LEGACY_PERSONA_SUFFIX)
                 ),
             )
-            messages, end = list(log_.iter()), 0
+            messages: list[Message | _Indexed] = list(log_.iter())
+            end = 0
         else:
             # Read whole lines only, so the offset recorded is exactly what was indexed.
             messages, end = [], offset
@@ -448,12 +450,10 @@ class Indexer:
                 if not raw.terminated:
                     break  # a torn or in-progress append: picked up once complete
                 end = raw.offset + len(raw.data) + 1
-                if not raw.data.strip():
-                    continue
-                try:
-                    messages.append(Message.model_validate(orjson.loads(raw.data)))
-                except (ValidationError, orjson.JSONDecodeError):
-                    continue  # reported by verify
+                if raw.data.strip():
+                    fields = _indexed_fields(raw.data)
+                    if fields is not None:
+                        messages.append(fields)
         group = source.key
         docs = [
             IndexDoc(
@@ -604,7 +604,54 @@ def _opt_int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and value >= 0 else None
 
 
-def _message_text(message: Message) -> str:
+@dataclass(frozen=True)
+class _Indexed:
+    """The fields of a message the index needs (duck-typed like Message for _message_text)."""
+
+    message_id: str
+    role: str
+    content: str
+    timestamp: dt.datetime
+    attachments: list[Any]
+
+
+def _indexed_fields(data: bytes) -> _Indexed | Message | None:
+    """A log line's indexed fields: read straight from the JSON (3x faster than validating a
+    Message), through the model only for lines that need its defaults; None if unreadable
+    (verify reports those)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    mid, role = obj.get("message_id", obj.get("id")), obj.get("role")
+    content, stamp = obj.get("content", ""), obj.get("timestamp")
+    attachments = obj.get("attachments") or []
+    if (
+        isinstance(mid, str)
+        and mid
+        and isinstance(role, str)
+        and role
+        and isinstance(content, str)
+        and isinstance(stamp, str)
+        and isinstance(attachments, list)
+    ):
+        try:
+            when = dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            when = None
+        if when is not None:
+            return _Indexed(
+                mid, role, content, when if when.tzinfo else when.astimezone(), attachments
+            )
+    try:
+        return Message.model_validate(obj)
+    except ValidationError:
+        return None
+
+
+def _message_text(message: Message | _Indexed) -> str:
     """The content plus text carried by attachments (e.g. Claude's extracted_content)."""
     parts = [message.content]
     for attachment in message.attachments:
