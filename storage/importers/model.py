@@ -50,6 +50,8 @@ class Conversation:
     file: str = ""  # the export file it came from
     session_type: str = "chat"
     context: dict[str, Any] | None = None  # situational context (flat-file archives)
+    context_history: list[dict[str, Any]] = field(default_factory=list)  # earlier snapshots
+    documents: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)  # (Entry, record)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import zstandard
 
-from storage.errors import AlreadyExistsError
+from storage.errors import AlreadyExistsError, DocumentTooLargeError, DuplicateDocumentError
 from storage.files import atomic_write
 from storage.importers.model import Conversation, ConversationResult, PersonaImport
 from storage.models import Persona, Session
@@ -96,10 +96,12 @@ def write_conversation(
         result.added = len(missing)
         changed = _update_session(archive, user_id, existing, conv)
         context_changed = _write_context(archive, user_id, conv)
+        context_changed |= _write_context_history(archive, user_id, conv)
+        documents_added = _write_documents(archive, user_id, conv, result)
         _write_source(archive, user_id, conv)
     if created:
         result.status = "imported"
-    elif missing or changed or context_changed:
+    elif missing or changed or context_changed or documents_added:
         result.status = "updated"
     else:
         result.status = "skipped"
@@ -201,6 +203,57 @@ def _context_dict(context: dict[str, Any]) -> dict[str, Any]:
     return SituationalContext.model_validate(context).to_dict()
 
 
+def _write_context_history(archive: Archive, user_id: str, conv: Conversation) -> bool:
+    """Snapshots not yet kept (recognised by their timestamp), oldest first."""
+    if not conv.context_history:
+        return False
+    from storage.models import SituationalContext
+
+    kept = {
+        c.timestamp
+        for c in archive.get_context_history.sync(archive, user_id, conv.session_id)  # type: ignore[attr-defined]
+    }
+    added = False
+    for raw in conv.context_history:
+        snapshot = SituationalContext.model_validate(raw)
+        if snapshot.timestamp in kept:
+            continue
+        archive.save_context_snapshot.sync(archive, user_id, conv.session_id, snapshot)  # type: ignore[attr-defined]
+        kept.add(snapshot.timestamp)
+        added = True
+    return added
+
+
+def _write_documents(
+    archive: Archive, user_id: str, conv: Conversation, result: ConversationResult
+) -> int:
+    """The session's documents, byte for byte with their records' names and metadata; the
+    same bytes again are recognised by their hash and not stored twice."""
+    added = 0
+    for entry, record in conv.documents:
+        with entry.open() as fh:
+            data = fh.read()
+        name = str(record.get("original_name") or record.get("filename") or entry.parts[-1])
+        metadata = {**(record.get("metadata") or {}), "imported_record": record}
+        try:
+            archive.save_document.sync(  # type: ignore[attr-defined]
+                archive,
+                user_id,
+                data,
+                name,
+                session_id=conv.session_id,
+                mime_type=record.get("mime_type") or None,
+                metadata=metadata,
+                uploaded_by=record.get("uploaded_by") or None,
+            )
+            added += 1
+        except DuplicateDocumentError:
+            continue  # kept by an earlier import
+        except DocumentTooLargeError as exc:
+            result.problems.append(f"{entry.display}: {exc}")
+    return added
+
+
 def source_path(archive: Archive, user_id: str, session_id: str) -> Any:
     return archive.layout.session_dir(user_id, session_id) / SOURCE_FILE
 
@@ -208,11 +261,8 @@ def source_path(archive: Archive, user_id: str, session_id: str) -> Any:
 def _write_source(archive: Archive, user_id: str, conv: Conversation) -> None:
     path = source_path(archive, user_id, conv.session_id)
     data = zstandard.ZstdCompressor(level=SOURCE_ZSTD_LEVEL).compress(orjson.dumps(conv.raw))
-    try:
-        if path.read_bytes() == data:
-            return
-    except FileNotFoundError:
-        pass  # first import of this conversation
+    if path.exists() and path.read_bytes() == data:
+        return
     atomic_write(path, data)
 
 
