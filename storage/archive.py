@@ -16,6 +16,7 @@ from storage.errors import NotAnArchiveError, UnsupportedFormatError
 from storage.files import make_dirs, read_model, remove_stale_temp_files, write_model
 from storage.jobs import JobControl
 from storage.layout import ARCHIVE_JSON, PERSONAS_GLOBAL, USERS
+from storage.locks import Locks
 from storage.maintenance import MaintenanceMixin, Problem, VerifyReport
 from storage.models import ArchiveInfo
 from storage.panels import PanelsMixin
@@ -164,12 +165,14 @@ class Archive(
         :func:`storage.ingest.job.ingest_sync` for what happens to each file."""
         from storage.ingest.job import ingest_sync
 
-        try:
-            return ingest_sync(self, list(paths), user_id, session_id, control=control)
-        finally:
-            # Index what was stored (cancelled or not): embedding the chunks is part of the job.
-            with self._search_lock():
-                self._refresh(None, wait=True)
+        report = ingest_sync(self, list(paths), user_id, session_id, control=control)
+        # Making the new documents searchable (embedding their chunks) is part of the job: its
+        # own stage, with progress and cancel. Cancelled, the next search indexes the rest.
+        if control is not None:
+            control.start_phase("making the documents searchable", None)
+        with self._search_lock():
+            self._refresh(control, wait=True, only={(user_id, session_id)})
+        return report
 
     @threaded
     def update_settings(self, changes: Mapping[str, Mapping[str, Any]]) -> Settings:
@@ -193,6 +196,7 @@ class Archive(
             write_model(path, updated)
         self.info = updated
         self.settings = settings
+        self.locks = Locks(self.layout, settings.storage.lock_timeout)  # takes effect now
         return settings
 
     @property

@@ -70,6 +70,12 @@ class JobControl:
         self.total = total
         self._report("", force=True)
 
+    def start_phase(self, name: str, total: int | None) -> None:
+        """A new stage of the same job (e.g. indexing after ingesting): counts restart."""
+        self.done = 0
+        self.total = total
+        self._report(name, force=True)
+
     def step(self, current: str = "", advance: int = 1) -> None:
         """Count ``advance`` items done, report (rate-limited) and honour a cancel."""
         self.done += advance

@@ -102,6 +102,15 @@ class _Plan:
         )
 
 
+class ImportCancelled(JobCancelled):
+    """The import stopped because it was asked to; ``report`` says what was finished (and
+    kept: a re-run completes the rest without duplicates)."""
+
+    def __init__(self, done: int, total: int | None, report: ImportReport) -> None:
+        super().__init__("import", done, total)
+        self.report = report
+
+
 def import_path(
     archive: Archive,
     path: str | os.PathLike[str],
@@ -132,10 +141,10 @@ def import_path(
         control.set_total(plan.total_bytes)
         try:
             _run(archive, user_id, source, plan, report, control, dry_run)
-        except JobCancelled:
+        except JobCancelled as exc:
             report.cancelled = True
             _finish(archive, report)
-            raise
+            raise ImportCancelled(exc.done, exc.total, report) from exc
         except ImportFormatError as exc:
             report.error = str(exc)
             _finish(archive, report)

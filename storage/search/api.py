@@ -167,6 +167,26 @@ class SearchMixin(ArchiveBase):
         with lock:
             return engine.indexer.rebuild(control)
 
+    @threaded
+    def index_status(self) -> dict[str, Any]:
+        """For a settings or status view: the embedder, whether semantic search is degraded,
+        how much is indexed, and what is wrong with the index (if anything)."""
+        with self._search_lock():
+            indexer = self._search_engine().indexer
+            embedder = indexer.embedder
+            return {
+                "embedder": embedder.name if embedder else None,
+                "degraded": (
+                    embedder.degraded
+                    if embedder
+                    else "semantic search is switched off (setting vector.enabled)"
+                ),
+                "sources": len(indexer.state.get("sources", {})),
+                "documents": indexer.expected_docs(),
+                "vectors": indexer.vectors.count if indexer.vectors else 0,
+                "problems": self.index_problems(),
+            }
+
     def index_problems(self) -> list[str]:
         """What is wrong with the index on disk, without changing it (for verify)."""
         from storage.search.indexer import check_index

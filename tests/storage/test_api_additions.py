@@ -120,3 +120,37 @@ async def test_session_creation_is_atomic_and_heals_an_interrupted_one(archive: 
         "leftover temp folder"]
     await archive.verify(repair=True)
     assert not staging.exists()
+
+
+async def test_index_status(archive: Archive) -> None:
+    await archive.create_user("ada")
+    sid = (await archive.create_session("ada", "t")).session_id
+    await archive.add_messages("ada", sid, [Message(role="user", content=f"hello {i}")
+                                            for i in range(3)])
+    await archive.refresh_index()
+    status = await archive.index_status()
+    assert status["embedder"] == "model2vec:potion-base-8M" and status["degraded"] is None
+    assert (status["documents"], status["vectors"], status["problems"]) == (3, 3, [])
+
+
+async def test_ingest_indexing_is_a_stage_of_the_job(archive: Archive) -> None:
+    from storage.jobs import JobControl, Progress
+
+    await archive.create_user("ada")
+    seen: list[Progress] = []
+    control = JobControl("ingest", seen.append)
+    await archive.ingest([shared_data("docs", "crazyones.txt")], "ada", control=control)
+    assert any(p.current == "making the documents searchable" for p in seen)
+    assert (await archive.search('"square holes"', "keyword")).total == 1
+
+
+async def test_cancelled_import_carries_its_report(archive: Archive) -> None:
+    from storage.importers.job import ImportCancelled
+    from storage.jobs import JobControl
+
+    await archive.create_user("ada")
+    control = JobControl("import", lambda progress: control.cancel())
+    with pytest.raises(ImportCancelled) as info:
+        await archive.import_archive(shared_data("exports", "chatgpt", "chatgpt-export.json"),
+                                     "ada", control=control)
+    assert info.value.report.cancelled
