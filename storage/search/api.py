@@ -70,16 +70,24 @@ class SearchMixin(ArchiveBase):
         return self._engine
 
     def _title_of(self, user_id: str, session_id: str) -> str:
-        try:
-            return self._read_session(user_id, session_id).title
-        except (StorageError, OSError):
-            return ""
+        """A hit's session title, remembered until the session changes (our own writes say
+        so through the change bus; other processes' through a full rescan)."""
+        titles: dict[tuple[str, str], str] = self.__dict__.setdefault("_titles", {})
+        title = titles.get((user_id, session_id))
+        if title is None:
+            try:
+                title = self._read_session(user_id, session_id).title
+            except (StorageError, OSError):
+                return ""
+            titles[user_id, session_id] = title
+        return title
 
     def _on_change(self, change: Change) -> None:
         """Remember what this process wrote, so the next search indexes just that."""
         user = getattr(change, "user_id", None)
         if not isinstance(user, str):
             return
+        self.__dict__.get("_titles", {}).clear()
         if isinstance(change, UserChanged):
             user = EVERYTHING  # a user deleted takes all their sessions with them
         session = getattr(change, "session_id", None)
@@ -131,6 +139,7 @@ class SearchMixin(ArchiveBase):
             dirty = self._take_dirty()
             everything = any(user == EVERYTHING for user, _ in dirty)
             if everything or engine.indexer.needs_full_scan(self.own_stamp, SCAN_INTERVAL):
+                self.__dict__.get("_titles", {}).clear()  # another process may have renamed
                 self._refresh(None, wait=False)
             elif dirty:
                 self._refresh(None, wait=False, only=dirty)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import tantivy
@@ -192,28 +192,33 @@ class SearchEngine:
             snippet, ranges = _snippet(generator, doc)
             kind = _one(doc, "kind")
             user, session = _one(doc, "user"), _one(doc, "session")
-            hit = Hit(
-                kind=kind,  # type: ignore[arg-type]
-                user_id=user,
-                session_id=session or None,
-                score=candidate.score,
-                snippet=snippet,
-                highlights=ranges,
-                message_id=_one(doc, "message_id") or None,
-                doc_id=_one(doc, "doc_id") or None,
-                chunk=_opt(doc, "chunk"),
-                char_start=_opt(doc, "char_start"),
-                char_end=_opt(doc, "char_end"),
-                page=_opt(doc, "page"),
-                role=_one(doc, "role") or None,
-                title=_one(doc, "source") if kind == "document" else "",
-                timestamp=(doc.get("timestamp") or [None])[0],
+            if kind == "document":
+                title = _one(doc, "source")
+            elif session:
+                title = titles.get((user, session)) or titles.setdefault(
+                    (user, session), self._titles(user, session)
+                )
+            else:
+                title = ""
+            hits.append(
+                Hit(
+                    kind=kind,  # type: ignore[arg-type]
+                    user_id=user,
+                    session_id=session or None,
+                    score=candidate.score,
+                    snippet=snippet,
+                    highlights=ranges,
+                    message_id=_one(doc, "message_id") or None,
+                    doc_id=_one(doc, "doc_id") or None,
+                    chunk=_opt(doc, "chunk"),
+                    char_start=_opt(doc, "char_start"),
+                    char_end=_opt(doc, "char_end"),
+                    page=_opt(doc, "page"),
+                    role=_one(doc, "role") or None,
+                    title=title,
+                    timestamp=(doc.get("timestamp") or [None])[0],
+                )
             )
-            if kind != "document" and session:
-                if (user, session) not in titles:
-                    titles[user, session] = self._titles(user, session)
-                hit = replace(hit, title=titles[user, session])
-            hits.append(hit)
         return hits
 
 
