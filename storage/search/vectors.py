@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ SHORTLIST_MAX = 20_000
 SHORTLIST_FRACTION = 0.12
 RERANK = 100  # int8 candidates re-ranked from float16
 MAX_SEGMENTS = 8
+SEGMENT_ROWS = 131_072  # vectors queued before a segment is written
+WRITE_CHUNK = 16_384  # rows converted at a time while a segment is written
 _FILES = (
     "vec.npy",
     "i8.npy",
@@ -69,6 +71,21 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     atomic_write(path, buffer.getvalue())
+
+
+def _open_npy(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A new .npy file filled in place (through a memory map), for arrays too big to build
+    in memory first; unreferenced until the manifest names it."""
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+
+def _close_npy(array: np.ndarray) -> None:
+    array.flush()  # type: ignore[attr-defined]
+    mapped = getattr(array, "_mmap", None)
+    with open(array.filename, "rb+") as fh:  # type: ignore[attr-defined]
+        os.fsync(fh.fileno())
+    if mapped is not None:
+        mapped.close()
 
 
 def sign_codes(vectors: np.ndarray) -> np.ndarray:
@@ -148,6 +165,8 @@ class VectorIndex:
         self.manifest_path = folder / "manifest.json"
         self.segments: list[Segment] = []
         self.next_id = 0
+        self._queue: list[tuple[list[str], list[str], np.ndarray]] = []
+        self._queued = 0
         if self.manifest_path.exists():
             try:
                 manifest = orjson.loads(self.manifest_path.read_bytes())
@@ -170,33 +189,72 @@ class VectorIndex:
 
     # ----------------------------------------------------------------- writing
     def add(self, keys: Sequence[str], groups: Sequence[str], vectors: np.ndarray) -> None:
-        """Write a new segment (not visible until :meth:`commit`). Zero rows are skipped."""
+        """Queue vectors for the next segment (written when SEGMENT_ROWS are queued, or at
+        :meth:`commit`; not visible before the commit). Zero rows are skipped."""
         keep = np.linalg.norm(vectors, axis=1) > 0.5 if len(vectors) else np.zeros(0, bool)
         if not keep.any():
             return
-        vectors = vectors[keep]
-        keys = [k for k, ok in zip(keys, keep, strict=True) if ok]
-        groups = [g for g, ok in zip(groups, keep, strict=True) if ok]
-        self._write_segment(keys, groups, vectors.astype(np.float16))
+        self._queue.append(
+            (
+                [k for k, ok in zip(keys, keep, strict=True) if ok],
+                [g for g, ok in zip(groups, keep, strict=True) if ok],
+                vectors[keep].astype(np.float16),
+            )
+        )
+        self._queued += int(keep.sum())
+        if self._queued >= SEGMENT_ROWS:
+            self._write_queue()
+
+    def _write_queue(self) -> None:
+        if not self._queue:
+            return
+        keys = [k for batch in self._queue for k in batch[0]]
+        groups = [g for batch in self._queue for g in batch[1]]
+        parts = [batch[2] for batch in self._queue]
+        self._queue, self._queued = [], 0
+        self._write_segment(keys, groups, lambda: iter(parts))
 
     def _write_segment(
-        self, keys: Sequence[str], groups: Sequence[str], vectors: np.ndarray
+        self,
+        keys: Sequence[str],
+        groups: Sequence[str],
+        chunks: Callable[[], Iterator[np.ndarray]],
     ) -> None:
+        """Write a segment from float16 row chunks (``chunks`` is called twice: once for the
+        mean, once to write), chunk by chunk into the files, so memory stays bounded."""
         name = f"seg{self.next_id:06d}"
         self.next_id += 1
+        rows = len(keys)
+        total = np.zeros(self.embedder.dim, dtype=np.float64)
+        for chunk in chunks():
+            total += chunk.astype(np.float32).sum(axis=0)
+        mean = (total / max(rows, 1)).astype(np.float32)
+        words = (self.embedder.dim + 63) // 64
+        vec = _open_npy(self.folder / f"{name}.vec.npy", (rows, self.embedder.dim), np.float16)
+        i8 = _open_npy(self.folder / f"{name}.i8.npy", (rows, self.embedder.dim), np.int8)
+        bits = _open_npy(self.folder / f"{name}.bits.npy", (rows, words), np.uint64)
+        scale = np.zeros(rows, dtype=np.float32)
+        start = 0
+        for chunk in chunks():
+            for first in range(0, len(chunk), WRITE_CHUNK):
+                part = chunk[first : first + WRITE_CHUNK]
+                stop = start + len(part)
+                full = part.astype(np.float32)
+                row_scale = np.maximum(np.abs(full).max(axis=1), 1e-9) / 127.0
+                vec[start:stop] = part
+                i8[start:stop] = np.round(full / row_scale[:, None]).astype(np.int8)
+                bits[start:stop] = sign_codes(full - mean)
+                scale[start:stop] = row_scale
+                start = stop
+        for array in (vec, i8, bits):
+            _close_npy(array)
         table = list(dict.fromkeys(groups))
         position = {g: i for i, g in enumerate(table)}
         encoded = [k.encode() for k in keys]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        offsets = np.zeros(rows + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(k) for k in encoded])
-        full = vectors.astype(np.float32)
-        mean = full.mean(axis=0)
-        scale = np.maximum(np.abs(full).max(axis=1), 1e-9) / 127.0
-        _save_npy(self.folder / f"{name}.vec.npy", vectors)
-        _save_npy(self.folder / f"{name}.i8.npy", np.round(full / scale[:, None]).astype(np.int8))
-        _save_npy(self.folder / f"{name}.scale.npy", scale.astype(np.float32))
+        _save_npy(self.folder / f"{name}.scale.npy", scale)
         _save_npy(self.folder / f"{name}.mean.npy", mean)
-        _save_npy(self.folder / f"{name}.bits.npy", sign_codes(full - mean))
         _save_npy(
             self.folder / f"{name}.gidx.npy",
             np.array([position[g] for g in groups], dtype=np.int32),
@@ -207,12 +265,22 @@ class VectorIndex:
             self.folder / f"{name}.keys.npy",
             np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8),
         )
-        self.segments.append(Segment(self.folder, name, len(keys), None))
+        self.segments.append(Segment(self.folder, name, rows, None))
 
     def delete_groups(self, groups: Iterable[str]) -> None:
         wanted = set(groups)
         if not wanted:
             return
+        for n, (keys, gs, vectors) in enumerate(self._queue):
+            alive = [g not in wanted for g in gs]
+            if not all(alive):
+                mask = np.array(alive, dtype=bool)
+                self._queue[n] = (
+                    [k for k, a in zip(keys, alive, strict=True) if a],
+                    [g for g, a in zip(gs, alive, strict=True) if a],
+                    vectors[mask],
+                )
+        self._queued = sum(len(batch[0]) for batch in self._queue)
         for segment in self.segments:
             hits = [i for i, g in enumerate(segment.groups) if g in wanted]
             if not hits:
@@ -232,19 +300,26 @@ class VectorIndex:
         total = sum(s.count for s in self.segments)
         if len(self.segments) <= MAX_SEGMENTS and (total == 0 or dead * 3 < total):
             return
+        old = self.segments
         keys: list[str] = []
         groups: list[str] = []
-        parts = []
-        for segment in self.segments:
+        for segment in old:
             alive = np.flatnonzero(~segment.deleted)
-            parts.append(np.asarray(segment.vectors[alive]))
             keys.extend(segment.key(int(i)) for i in alive)
             groups.extend(segment.groups[int(segment.group_index[i])] for i in alive)
+
+        def chunks() -> Iterator[np.ndarray]:  # the live rows, read a slice at a time
+            for segment in old:
+                alive = np.flatnonzero(~segment.deleted)
+                for first in range(0, len(alive), WRITE_CHUNK):
+                    yield np.asarray(segment.vectors[alive[first : first + WRITE_CHUNK]])
+
         self.segments = []
         if keys:
-            self._write_segment(keys, groups, np.concatenate(parts).astype(np.float16))
+            self._write_segment(keys, groups, chunks)
 
     def commit(self) -> None:
+        self._write_queue()
         manifest = {
             "embedder": self.embedder.to_dict(),
             "next_id": self.next_id,
