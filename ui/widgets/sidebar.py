@@ -26,7 +26,6 @@ from ui.models.lists import (
     UserListModel,
 )
 
-LAYOUT_BATCH = 200
 PREVIEW_CHARS = 200_000  # a preview, not the whole book: setPlainText of megabytes stalls
 
 
@@ -34,10 +33,6 @@ def make_list(parent: QWidget) -> QListView:
     view = QListView(parent)
     view.setWordWrap(True)
     view.setUniformItemSizes(False)
-    # 10,000 sessions of wrapped two-line rows: laid out in batches between events, so a
-    # change that re-lays the list never freezes the window.
-    view.setLayoutMode(QListView.LayoutMode.Batched)
-    view.setBatchSize(LAYOUT_BATCH)
     view.setIconSize(QSize(20, 20))
     view.setSpacing(2)
     view.setTextElideMode(Qt.TextElideMode.ElideRight)
