@@ -109,6 +109,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import storage_revision  # noqa: E402
 from storage import Archive, Message, Session  # noqa: E402
 from storage.layout import MESSAGES, SESSION_JSON  # noqa: E402
 from storage.search.embedder import Model2VecEmbedder  # noqa: E402
@@ -1203,21 +1204,6 @@ def markdown(report: dict[str, Any]) -> str:
     for key in sorted(report["runs"], key=int):
         lines += section(report["runs"][key])
     return "\n".join(lines)
-
-
-def storage_revision() -> str | None:
-    """The commit whose storage/ is measured, with "-dirty" if storage/ has local changes."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--", "storage")
-    except (OSError, subprocess.CalledProcessError):  # not a checkout, or no git
-        return None
-    return head + ("-dirty" if dirty else "")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

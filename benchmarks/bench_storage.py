@@ -56,7 +56,6 @@ import resource
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +72,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import storage_revision  # noqa: E402
 from storage import Archive, Message, Session  # noqa: E402
 
 log = logging.getLogger("bench_storage")
@@ -689,21 +689,6 @@ def markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def storage_revision() -> str | None:
-    """The commit whose storage/ is measured, with "-dirty" if storage/ has local changes."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--", "storage")
-    except (OSError, subprocess.CalledProcessError):  # not a checkout, or no git
-        return None
-    return head + ("-dirty" if dirty else "")
 
 
 def peak_rss_mb() -> float:
