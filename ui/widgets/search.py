@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, QTimer, Signal
@@ -30,6 +31,7 @@ from ui.models.search import HitRoles, SearchResultsModel
 log = logging.getLogger(__name__)
 DEBOUNCE_MS = 200
 LIMIT = 50
+HIT_DOC_CACHE = 400  # laid-out hits kept: a few result lists
 MODES = ("keyword", "semantic", "hybrid")
 Index = QModelIndex | QPersistentModelIndex
 
@@ -52,17 +54,33 @@ def build_query(
 
 
 class HitDelegate(QStyledItemDelegate):
-    """Two lines per hit: where it comes from (muted) and the snippet with highlights."""
+    """Two lines per hit: where it comes from (muted) and the snippet with highlights.
+
+    Laid-out documents are kept (by content and width): Qt asks for sizes and paints many
+    times per result list, and laying out HTML each time stalled as-you-type search."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._docs: OrderedDict[tuple[str, str, str, int, str], QTextDocument] = OrderedDict()
 
     def _doc(self, option: QStyleOptionViewItem, index: Index) -> QTextDocument:
-        doc = QTextDocument()
-        doc.setDefaultFont(option.font)
-        doc.setDocumentMargin(4)
         source = str(index.data(HitRoles.SOURCE) or "")
         snippet = str(index.data(HitRoles.SNIPPET_HTML) or "")
         muted = option.palette.color(QPalette.ColorRole.PlaceholderText).name()
+        width = max(100, option.rect.width() or 300)
+        key = (source, snippet, muted, width, option.font.toString())
+        doc = self._docs.get(key)
+        if doc is not None:
+            self._docs.move_to_end(key)
+            return doc
+        doc = QTextDocument()
+        doc.setDefaultFont(option.font)
+        doc.setDocumentMargin(4)
         doc.setHtml(f"<div style='color:{muted}'><small>{source}</small></div><div>{snippet}</div>")
-        doc.setTextWidth(max(100, option.rect.width() or 300))
+        doc.setTextWidth(width)
+        self._docs[key] = doc
+        if len(self._docs) > HIT_DOC_CACHE:
+            self._docs.popitem(last=False)
         return doc
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
