@@ -138,11 +138,16 @@ class SearchMixin(ArchiveBase):
             engine = self._search_engine()
             dirty = self._take_dirty()
             everything = any(user == EVERYTHING for user, _ in dirty)
+            report: RefreshReport | None = None
             if everything or engine.indexer.needs_full_scan(self.own_stamp, SCAN_INTERVAL):
                 self.__dict__.get("_titles", {}).clear()  # another process may have renamed
-                self._refresh(None, wait=False)
+                report = self._refresh(None, wait=False)
             elif dirty:
-                self._refresh(None, wait=False, only=dirty)
+                report = self._refresh(None, wait=False, only=dirty)
+            if report is None and dirty:
+                # Another process holds the index: remember what we wrote for the next search.
+                with self._dirty_lock:
+                    self._dirty |= dirty
             try:
                 return engine.search(query, mode, limit, offset, **filters)
             except IndexCorruptError as exc:

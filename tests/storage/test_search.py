@@ -294,3 +294,16 @@ async def test_prefix_matches_every_expansion(archive: Archive) -> None:
     await archive.add_messages("ada", sid, [Message(role="user", content=f"zeta{i:03d} word")
                                             for i in range(120)])  # 120 distinct expansions
     assert (await archive.search("zeta*", "keyword", limit=5)).total == 120
+
+
+async def test_own_writes_wait_while_another_process_indexes(
+        corpus: tuple[Archive, str, str]) -> None:
+    import filelock
+
+    archive, cooking, _travel = corpus
+    await archive.search("warm up", "keyword")
+    await archive.add_message("ada", cooking, msg("c9", "user", "okapi stew"))
+    other = filelock.FileLock(str(archive.root / ".locks" / "index.lock"))
+    with other:  # the index is busy elsewhere: searches read what is there, never wait
+        assert ids(await archive.search("okapi", "keyword")) == []
+    assert ids(await archive.search("okapi", "keyword")) == ["c9"]  # not forgotten
