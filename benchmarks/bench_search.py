@@ -109,7 +109,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import storage_revision  # noqa: E402
+from benchmarks.common import Stats, storage_revision  # noqa: E402
 from storage import Archive, Message, Session  # noqa: E402
 from storage.layout import MESSAGES, SESSION_JSON  # noqa: E402
 from storage.search.embedder import Model2VecEmbedder  # noqa: E402
@@ -527,21 +527,6 @@ class Fts5:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Stats:
-    runs: int
-    p50_ms: float
-    p95_ms: float
-    mean_ms: float
-    max_ms: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Stats:
-        ms = sorted(s * 1000 for s in seconds)
-        p95 = ms[max(0, math.ceil(0.95 * len(ms)) - 1)]  # nearest rank
-        return cls(len(ms), statistics.median(ms), p95, statistics.fmean(ms), ms[-1])
 
 
 async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:

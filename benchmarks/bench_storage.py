@@ -48,14 +48,12 @@ import gc
 import itertools
 import json
 import logging
-import math
 import os
 import platform
 import random
 import resource
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -72,7 +70,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import storage_revision  # noqa: E402
+from benchmarks.common import Stats, storage_revision  # noqa: E402
 from storage import Archive, Message, Session  # noqa: E402
 
 log = logging.getLogger("bench_storage")
@@ -322,21 +320,6 @@ class SqliteStore:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Stats:
-    runs: int
-    p50_ms: float
-    p95_ms: float
-    mean_ms: float
-    min_ms: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Stats:
-        ms = sorted(s * 1000 for s in seconds)
-        p95 = ms[max(0, math.ceil(0.95 * len(ms)) - 1)]  # nearest rank
-        return cls(len(ms), statistics.median(ms), p95, statistics.fmean(ms), ms[0])
 
 
 @dataclass

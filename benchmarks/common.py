@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,3 +25,21 @@ def storage_revision() -> str | None:
     except (OSError, subprocess.CalledProcessError):  # not a checkout, or no git
         return None
     return head + ("-dirty" if dirty else "")
+
+
+@dataclass
+class Stats:
+    """Timings of repeated runs, in milliseconds (p95 by nearest rank)."""
+
+    runs: int
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Stats:
+        ms = sorted(s * 1000 for s in seconds)
+        p95 = ms[max(0, math.ceil(0.95 * len(ms)) - 1)]
+        return cls(len(ms), statistics.median(ms), p95, statistics.fmean(ms), ms[0], ms[-1])
