@@ -61,7 +61,20 @@ class SearchMixin(ArchiveBase):
                 self.settings.search.stemming,
                 self._read_session,
             )
-            indexer.open()
+            lock = indexer.lock(0)
+            try:
+                lock.acquire()
+            except filelock.Timeout:
+                try:
+                    indexer.open(repair=False)  # another process is writing it: never wipe
+                except IndexCorruptError:  # caught mid-commit: wait for it, then check
+                    with self._index_lock(indexer):
+                        indexer.open()
+            else:
+                try:
+                    indexer.open()
+                finally:
+                    lock.release()
             self._indexer = indexer
             self._dirty: set[tuple[str, str | None]] = set()
             self._dirty_lock = threading.Lock()
@@ -98,6 +111,16 @@ class SearchMixin(ArchiveBase):
         with self._dirty_lock:
             dirty, self._dirty = self._dirty, set()
         return dirty
+
+    def _index_lock(self, indexer: Indexer) -> filelock.FileLock:
+        """The index lock, acquired (waiting up to storage.lock_timeout)."""
+        timeout = self.settings.storage.lock_timeout
+        lock = indexer.lock(timeout)
+        try:
+            lock.acquire()
+        except filelock.Timeout as exc:
+            raise LockTimeoutError(lock.lock_file, timeout) from exc
+        return lock
 
     def _refresh(
         self,
@@ -148,6 +171,7 @@ class SearchMixin(ArchiveBase):
                 # Another process holds the index: remember what we wrote for the next search.
                 with self._dirty_lock:
                     self._dirty |= dirty
+            engine.indexer.sync()  # another process's commit (one stat when there is none)
             try:
                 return engine.search(query, mode, limit, offset, **filters)
             except IndexCorruptError as exc:

@@ -113,6 +113,8 @@ class Indexer:
         self.last_scan = 0.0
         self.last_stamp: list[Any] | None = None
         self.rebuilt_reason: str | None = None
+        self._state_sig: list[int] | None = None  # of the state.json our view was read from
+        self._unchecked: str | None = None  # opened without repairing: why it looked damaged
         # documents/metadata.json parsed once per signature: scans repeat every few seconds.
         self._doc_records: dict[str, tuple[list[Any], dict[str, Any]]] = {}
 
@@ -137,21 +139,67 @@ class Indexer:
             "embedder": info.to_dict() if info else None,
         }
 
-    def open(self) -> None:
+    def sync(self) -> None:
+        """Take in what another process committed since we last read or wrote the index (its
+        ``state.json`` replaced ours): one ``stat`` when nothing changed. Called before every
+        search and, under the index lock, before every refresh, so two processes that both
+        index (the window and a ``flatchat`` command, or the window's worker) never work from
+        a stale view, which would index sources twice or drop the other's vector segments."""
+        if self.fulltext is None:
+            return  # not open yet: open() reads the state
+        state_path = self.folder / "state.json"
+        sig = _sig(state_path)
+        if sig is None or sig == self._state_sig:
+            return  # unchanged, or being rebuilt right now (open() decides under the lock)
+        try:
+            state = orjson.loads(state_path.read_bytes())
+        except (orjson.JSONDecodeError, OSError) as exc:
+            log.warning("cannot read %s written by another process: %s", state_path, exc)
+            return
+        if {k: state.get(k) for k in ("version", "analyzer", "embedder")} != (
+            self._expected_header()
+        ):
+            # Built with other settings (changed by the other process): ours apply here until
+            # this archive is reopened; the other process's view is not taken in.
+            log.warning("%s was built with other settings; keeping this process's view", state_path)
+            return
+        if self.vectors is not None:
+            try:
+                self.vectors = VectorIndex(self.folder / "vectors", self.vectors.embedder)
+            except IndexCorruptError as exc:
+                # The other process may have replaced a segment while we read its manifest;
+                # keep our view, the next sync reads the settled state.
+                log.info("vector index changing under us, keeping the previous view: %s", exc)
+                return
+        self.state = state
+        self._state_sig = sig
+
+    def open(self, *, repair: bool = True) -> None:
         """Open the indexes, or start them afresh when missing, interrupted, built with other
-        settings or damaged (the reason is kept in ``rebuilt_reason``)."""
+        settings or damaged (the reason is kept in ``rebuilt_reason``).
+
+        Starting afresh deletes files, so it needs the index lock. ``repair=False`` is for a
+        reader that found the lock taken by another process, whose half-made commit looks
+        like an interrupted one: it opens what is there, and the next refresh (under the
+        lock) checks again."""
         reason = self._problem()
         if reason is None:
             try:
                 self._open_indexes()
+                self._unchecked = None
                 return
             except IndexCorruptError as exc:
                 reason = str(exc)
+        if not repair:
+            self._open_indexes()
+            self._unchecked = reason
+            return
         if (self.folder / "state.json").exists() or (self.folder / "state.pending").exists():
             log.warning("rebuilding the search index: %s", reason)
             self.rebuilt_reason = reason
         self._wipe()
         self._open_indexes()
+        self._unchecked = None
 
     def _problem(self) -> str | None:
         state_path = self.folder / "state.json"
@@ -159,6 +207,7 @@ class Indexer:
             return "the last index commit was interrupted"
         if not state_path.exists():
             return "no index yet"
+        sig = _sig(state_path)
         try:
             state = orjson.loads(state_path.read_bytes())
         except (orjson.JSONDecodeError, OSError) as exc:
@@ -169,6 +218,7 @@ class Indexer:
                 f"the index was built with {header}, settings now ask for {self._expected_header()}"
             )
         self.state = state
+        self._state_sig = sig
         return None
 
     def _open_indexes(self) -> None:
@@ -182,6 +232,7 @@ class Indexer:
         self.fulltext = None
         self.vectors = None
         self.state = {}
+        self._state_sig = None
         for name in ("fulltext", "vectors"):
             shutil.rmtree(self.folder / name, ignore_errors=True)
         for name in ("state.json", "state.pending"):
@@ -310,7 +361,8 @@ class Indexer:
         and nothing is ever indexed twice."""
         started = time.monotonic()
         report = RefreshReport(rebuilt=self.rebuilt_reason is not None)
-        if self.fulltext is None:
+        self.sync()
+        if self.fulltext is None or self._unchecked is not None:
             self.open()
         current = self.scan(only)
         known: dict[str, Any] = self.state.setdefault("sources", {})
@@ -558,6 +610,7 @@ class Indexer:
             entry.pop("docs_added", None)
             sources[key] = entry
         atomic_write(self.folder / "state.json", orjson.dumps(self.state))
+        self._state_sig = _sig(self.folder / "state.json")
         (self.folder / "state.pending").unlink(missing_ok=True)
         self.rebuilt_reason = None
 

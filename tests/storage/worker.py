@@ -3,6 +3,10 @@
     python tests/storage/worker.py ARCHIVE append USER SESSION COUNT TAG
     python tests/storage/worker.py ARCHIVE metadata USER SESSION COUNT TAG
     python tests/storage/worker.py ARCHIVE chaos USER SESSION SEED
+    python tests/storage/worker.py ARCHIVE search MODE QUERY
+
+``search`` brings the index up to date (as every search does) and prints the hit count and
+the message ids found, one line: ``<total> <id> <id>...``.
 
 ``chaos`` loops forever mixing appends, batch appends, edits (rewrites), metadata updates and
 compaction, printing ``ack <message_id>`` after each append returns; the test kills it.
@@ -30,6 +34,11 @@ async def append(archive: Archive, user: str, session: str, count: int, tag: str
 async def metadata(archive: Archive, user: str, session: str, count: int, tag: str) -> None:
     for i in range(count):
         await archive.update_session(user, session, metadata={f"{tag}-{i}": i})
+
+
+async def search(archive: Archive, mode: str, query: str) -> None:
+    results = await archive.search(query, mode, limit=50)  # type: ignore[arg-type]
+    print(results.total, *(h.message_id for h in results.hits), flush=True)
 
 
 async def chaos(archive: Archive, user: str, session: str, seed: int) -> None:
@@ -76,8 +85,12 @@ async def chaos(archive: Archive, user: str, session: str, seed: int) -> None:
 
 
 async def main(argv: list[str]) -> None:
-    root, command, user, session, *rest = argv
+    root, command, *args = argv
     archive = await Archive.open(root)
+    if command == "search":
+        await search(archive, *args)
+        return
+    user, session, *rest = args
     if command == "append":
         await append(archive, user, session, int(rest[0]), rest[1])
     elif command == "metadata":
