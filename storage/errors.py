@@ -10,7 +10,22 @@ from pathlib import Path
 
 
 class StorageError(Exception):
-    """Base class of every error the storage core raises on purpose."""
+    """Base class of every error the storage core raises on purpose.
+
+    Picklable whatever a subclass's ``__init__`` takes (the message and the attributes are
+    restored as they were), so a job's error crosses from a worker process intact."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: type[StorageError], args: tuple[object, ...], state: dict[str, object]
+) -> StorageError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidIdError(StorageError, ValueError):

@@ -82,6 +82,12 @@ class JobControl:
         self._report(current)
         self.check()
 
+    def forward(self, progress: Progress) -> None:
+        """Progress the job reported elsewhere (a worker process, already rate-limited)."""
+        self.done, self.total = progress.done, progress.total
+        if self._on_progress is not None:
+            self._on_progress(progress)
+
     def _report(self, current: str, force: bool = False) -> None:
         if self._on_progress is None:
             return

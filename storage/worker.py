@@ -1,0 +1,250 @@
+"""Bulk jobs in a worker process: import, ingest, index refresh and rebuild.
+
+Parsing exports, extracting documents, tokenizing and embedding are CPU-bound Python and
+extension code that holds the GIL in long stretches. Run in a thread of the GUI process they
+starve its event loop (measured: 80-110 ms stalls while 50,000 messages were written and
+indexed). In a separate process they cannot: the window's process only receives progress and
+the list of what changed.
+
+The worker is a fresh interpreter (``spawn``: forking a process that runs Qt threads is not
+safe) that opens the same archive and runs the same job code as the CLI. Everything that makes
+that safe already holds between processes: writes take the archive's file locks, the index
+has its own lock and each process takes in the other's commits. A cancel is a flag the job
+sees at its next step; a killed worker leaves the archive valid like any killed writer.
+
+Messages from the worker (one pipe, worker to caller): ``("progress", Progress)``,
+``("changes", [Change, ...])`` (coalesced, at most every CHANGES_INTERVAL seconds),
+``("result", value)`` or ``("error", exception)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import StorageError
+from storage.events import Change
+from storage.jobs import JobCancelled, JobControl
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.synchronize import Event
+
+    from storage.archive import Archive
+
+log = logging.getLogger(__name__)
+
+CHANGES_INTERVAL = 0.3  # seconds: how often the worker sends what changed (coalesced)
+POLL_INTERVAL = 0.1  # seconds: the caller's thread looks at cancel and the process this often
+STOP_GRACE = 30.0  # seconds a cancelled worker gets to finish its step before it is killed
+
+ChangesCallback = Callable[[list[Change]], None]
+
+
+class WorkerFailed(Exception):
+    """A job failed in the worker process with an error that is a bug (not a StorageError),
+    or the worker died. The message carries the worker's traceback."""
+
+
+# ---------------------------------------------------------------------- the jobs
+async def _import(archive: Archive, control: JobControl, path: str, user_id: str) -> Any:
+    report = await archive.import_archive(path, user_id, control=control)
+    # Making the new conversations searchable is part of the job, so the window's process
+    # never embeds them itself. Cancelled here, the import stands; searches index the rest.
+    control.start_phase("making the conversations searchable", None)
+    try:
+        await archive.refresh_index(control)
+    except JobCancelled:
+        log.info("indexing after the import cancelled; the next search indexes the rest")
+    return report
+
+
+async def _ingest(
+    archive: Archive,
+    control: JobControl,
+    paths: Sequence[str],
+    user_id: str,
+    session_id: str | None,
+) -> Any:
+    return await archive.ingest(list(paths), user_id, session_id, control=control)
+
+
+async def _refresh_index(archive: Archive, control: JobControl) -> Any:
+    return await archive.refresh_index(control)
+
+
+async def _reindex(archive: Archive, control: JobControl) -> Any:
+    return await archive.reindex(control)
+
+
+JOBS: dict[str, Callable[..., Any]] = {
+    "import": _import,
+    "ingest": _ingest,
+    "refresh_index": _refresh_index,
+    "reindex": _reindex,
+}
+
+
+# ---------------------------------------------------------------------- the caller's side
+async def run_in_worker(
+    root: str | os.PathLike[str],
+    job: str,
+    control: JobControl | None = None,
+    on_changes: ChangesCallback | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run ``job`` (a name in :data:`JOBS`) on the archive at ``root`` in a worker process and
+    return its result; its error is raised here as it was raised there. Progress goes to
+    ``control`` (whose ``cancel()`` stops the worker at its next step), batches of changes to
+    ``on_changes`` (both called from a helper thread: hop to your loop). Cancelling the
+    awaiting task cancels the job too."""
+    if job not in JOBS:
+        raise ValueError(f"unknown worker job {job!r}; known: {', '.join(JOBS)}")
+    control = control or JobControl(job)
+    try:
+        return await asyncio.to_thread(_run, str(root), job, kwargs, control, on_changes)
+    except asyncio.CancelledError:
+        control.cancel()  # the helper thread sees it, stops the worker and reaps it
+        raise
+
+
+def _run(
+    root: str,
+    job: str,
+    kwargs: dict[str, Any],
+    control: JobControl,
+    on_changes: ChangesCallback | None,
+) -> Any:
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    cancel = context.Event()
+    process = context.Process(
+        target=worker_main,
+        args=(sender, root, job, kwargs, cancel),
+        name=f"flatchat-{job}",
+        daemon=True,
+    )
+    process.start()
+    sender.close()  # ours is the reading end: EOF when the worker is gone
+    cancelled_at: float | None = None
+    try:
+        while True:
+            if control.cancelled and cancelled_at is None:
+                cancel.set()
+                cancelled_at = time.monotonic()
+            if cancelled_at is not None and time.monotonic() - cancelled_at > STOP_GRACE:
+                log.warning("worker %s ignored the cancel for %.0f s: killing it", job, STOP_GRACE)
+                process.kill()
+            if not receiver.poll(POLL_INTERVAL):
+                continue
+            try:
+                kind, value = receiver.recv()
+            except EOFError:
+                process.join()
+                raise WorkerFailed(
+                    f"the worker process for {job} stopped without a result "
+                    f"(exit code {process.exitcode})"
+                ) from None
+            if kind == "progress":
+                control.forward(value)
+            elif kind == "changes":
+                if on_changes is not None:
+                    on_changes(value)
+            elif kind == "result":
+                return value
+            elif kind == "error":
+                raise value
+    finally:
+        receiver.close()
+        process.join(timeout=STOP_GRACE)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+# ---------------------------------------------------------------------- the worker's side
+def worker_main(
+    sender: Connection, root: str, job: str, kwargs: dict[str, Any], cancel: Event
+) -> None:
+    """The worker process's entry point (importable: ``spawn`` starts it by name)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
+    lock = threading.Lock()  # the job's threads and this one share the pipe
+
+    def send(kind: str, value: object) -> None:
+        with lock:
+            sender.send((kind, value))
+
+    try:
+        result = asyncio.run(_work(send, root, job, kwargs, cancel))
+    except BaseException as exc:  # everything goes back to the caller, bugs included
+        send("error", _sendable(exc))
+    else:
+        send("result", result)
+    finally:
+        sender.close()
+
+
+async def _work(
+    send: Callable[[str, object], None],
+    root: str,
+    job: str,
+    kwargs: dict[str, Any],
+    cancel: Event,
+) -> Any:
+    from storage.archive import Archive
+
+    control = JobControl(job, lambda progress: send("progress", progress))
+    threading.Thread(target=_watch_cancel, args=(cancel, control), daemon=True).start()
+    pending: dict[Change, None] = {}  # insertion-ordered and without repeats
+    pending_lock = threading.Lock()
+    last_sent = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_sent
+        with pending_lock:
+            batch = list(pending)
+            pending.clear()
+        last_sent = time.monotonic()
+        if batch:
+            send("changes", batch)
+
+    def collect(change: Change) -> None:  # runs in the job's writing thread
+        with pending_lock:
+            pending[change] = None
+        if time.monotonic() - last_sent >= CHANGES_INTERVAL:
+            flush()
+
+    archive = await Archive.open(root)
+    unsubscribe = archive.changes.subscribe(collect)
+    try:
+        return await JOBS[job](archive, control, **kwargs)
+    finally:
+        unsubscribe()
+        flush()
+        await archive.close()
+
+
+def _watch_cancel(cancel: Event, control: JobControl) -> None:
+    cancel.wait()
+    control.cancel()
+
+
+def _sendable(exc: BaseException) -> BaseException:
+    """The exception itself when it survives pickling (StorageErrors do, with their
+    reports), else a WorkerFailed carrying its type, message and traceback."""
+    if isinstance(exc, StorageError | OSError | ValueError):
+        try:
+            pickle.loads(pickle.dumps(exc))
+            return exc
+        except Exception as problem:  # any pickling failure: describe it instead
+            log.debug("cannot send %r back as it is: %s", exc, problem)
+    detail = "".join(traceback.format_exception(exc))
+    return WorkerFailed(f"{type(exc).__name__} in the worker process: {exc}\n{detail}")

@@ -1,0 +1,171 @@
+"""Bulk jobs in a real worker process: results, progress, changes, errors, cancel and a kill."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from storage import Archive
+from storage.errors import ImportFormatError, NotAnArchiveError, UnknownExportFormatError
+from storage.events import Change, SessionChanged
+from storage.ingest.job import IngestCancelled
+from storage.jobs import JobControl, Progress
+from storage.worker import WorkerFailed, run_in_worker
+from tests.storage.export_factory import linear_conversations, write_chatgpt_export
+
+
+class Recorder:
+    """Progress and change batches as the worker's helper thread hands them over."""
+
+    def __init__(self, name: str = "job") -> None:
+        self.progress: list[Progress] = []
+        self.changes: list[Change] = []
+        self.first_progress = threading.Event()
+        self.control = JobControl(name, self._on_progress)
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.progress.append(progress)
+        self.first_progress.set()
+
+    def on_changes(self, batch: list[Change]) -> None:
+        self.changes.extend(batch)
+
+
+@pytest_asyncio.fixture
+async def hashing_archive(archive: Archive) -> Archive:
+    """The fast deterministic embedder, so the worker's indexing stage stays quick."""
+    await archive.update_settings({"vector": {"embedder": "hashing"}})
+    reopened = await Archive.open(archive.root)
+    await reopened.create_user("ada")
+    return reopened
+
+
+@pytest.mark.asyncio
+async def test_import_runs_in_the_worker_and_the_caller_sees_it_searchable(
+    hashing_archive: Archive, tmp_path: Path
+) -> None:
+    archive = hashing_archive
+    export = tmp_path / "conversations.json"
+    write_chatgpt_export(export, linear_conversations(12, 6))
+    seen = Recorder("import")
+    report = await run_in_worker(
+        archive.root,
+        "import",
+        seen.control,
+        seen.on_changes,
+        path=str(export),
+        user_id="ada",
+    )
+    assert report.imported == 12 and report.user_id == "ada"
+    sessions = await archive.list_sessions("ada")
+    assert len(sessions) == 12
+    # What changed came back, once per session (coalesced), for the window to update rows.
+    changed = {c.session_id for c in seen.changes if isinstance(c, SessionChanged)}
+    assert changed == {s.session_id for s in sessions}
+    assert seen.progress and seen.progress[-1].done >= 1
+    # The worker indexed them: this process takes in its commit and indexes nothing again.
+    results = await archive.search("babbage", "keyword", limit=100)
+    assert results.total > 0
+    assert (await archive.index_status())["sources"] == 12
+    assert (await archive.verify()).ok
+
+
+@pytest.mark.asyncio
+async def test_an_error_in_the_worker_is_raised_here_as_itself(
+    hashing_archive: Archive, tmp_path: Path
+) -> None:
+    bad = tmp_path / "export.json"
+    bad.write_text('{"hello": "not a chat export"}')
+    with pytest.raises(UnknownExportFormatError) as caught:
+        await run_in_worker(hashing_archive.root, "import", path=str(bad), user_id="ada")
+    assert caught.value.path == str(bad) and "formats tried" in str(caught.value)
+    missing = tmp_path / "nope.zip"
+    with pytest.raises(ImportFormatError, match="no such file"):
+        await run_in_worker(hashing_archive.root, "import", path=str(missing), user_id="ada")
+    with pytest.raises(NotAnArchiveError):
+        await run_in_worker(tmp_path / "empty", "refresh_index")
+    assert await hashing_archive.list_sessions("ada") == []
+    with pytest.raises(ValueError, match="unknown worker job"):
+        await run_in_worker(hashing_archive.root, "format_disk")
+
+
+def test_storage_errors_pickle_with_their_attributes() -> None:
+    error = UnknownExportFormatError("/x/export.json", ["chatgpt", "claude"], "empty list")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is UnknownExportFormatError
+    assert (str(back), back.path, back.tried) == (str(error), error.path, error.tried)
+
+
+def make_documents(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for n in range(count):
+        (folder / f"note-{n:03d}.md").write_text(f"# Note {n}\n\n" + "lighthouse keeper " * 400)
+    return folder
+
+
+@pytest.mark.asyncio
+async def test_cancel_stops_the_worker_and_keeps_what_it_finished(
+    hashing_archive: Archive, tmp_path: Path
+) -> None:
+    folder = make_documents(tmp_path / "notes", 150)
+    seen = Recorder("ingest")
+
+    async def cancel_after_first_progress() -> None:
+        await asyncio.to_thread(seen.first_progress.wait, 120)
+        seen.control.cancel()
+
+    canceller = asyncio.create_task(cancel_after_first_progress())
+    with pytest.raises(IngestCancelled) as caught:
+        await run_in_worker(
+            hashing_archive.root,
+            "ingest",
+            seen.control,
+            paths=[str(folder)],
+            user_id="ada",
+            session_id=None,
+        )
+    await canceller
+    finished = caught.value.report.stored
+    assert len(finished) < 150
+    stored = await hashing_archive.list_documents("ada")
+    assert {d.doc_id for d in stored} == {d.doc_id for d in finished}
+    assert (await hashing_archive.verify()).ok
+
+
+@pytest.mark.asyncio
+async def test_a_killed_worker_is_an_error_and_the_archive_stays_valid(
+    hashing_archive: Archive, tmp_path: Path
+) -> None:
+    folder = make_documents(tmp_path / "notes", 150)
+    seen = Recorder("ingest")
+
+    async def kill_after_first_progress() -> None:
+        await asyncio.to_thread(seen.first_progress.wait, 120)
+        for child in multiprocessing.active_children():
+            if child.name == "flatchat-ingest":
+                child.kill()
+
+    killer = asyncio.create_task(kill_after_first_progress())
+    with pytest.raises(WorkerFailed, match="stopped without a result"):
+        await run_in_worker(
+            hashing_archive.root,
+            "ingest",
+            seen.control,
+            paths=[str(folder)],
+            user_id="ada",
+            session_id=None,
+        )
+    await killer
+    assert (await hashing_archive.verify()).ok
+    # The job can simply run again: it completes what the killed one left.
+    report = await run_in_worker(
+        hashing_archive.root, "ingest", paths=[str(folder)], user_id="ada", session_id=None
+    )
+    assert len(await hashing_archive.list_documents("ada")) == 150
+    assert report.count("ingested") + report.count("duplicate") == 150
