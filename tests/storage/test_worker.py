@@ -7,6 +7,7 @@ import multiprocessing
 import pickle
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -109,6 +110,14 @@ def make_documents(folder: Path, count: int) -> Path:
     return folder
 
 
+async def ingest_in_worker(
+    archive: Archive, folder: Path, control: JobControl | None = None
+) -> Any:
+    return await run_in_worker(
+        archive.root, "ingest", control, paths=[str(folder)], user_id="ada", session_id=None
+    )
+
+
 @pytest.mark.asyncio
 async def test_cancel_stops_the_worker_and_keeps_what_it_finished(
     hashing_archive: Archive, tmp_path: Path
@@ -122,14 +131,7 @@ async def test_cancel_stops_the_worker_and_keeps_what_it_finished(
 
     canceller = asyncio.create_task(cancel_after_first_progress())
     with pytest.raises(IngestCancelled) as caught:
-        await run_in_worker(
-            hashing_archive.root,
-            "ingest",
-            seen.control,
-            paths=[str(folder)],
-            user_id="ada",
-            session_id=None,
-        )
+        await ingest_in_worker(hashing_archive, folder, seen.control)
     await canceller
     finished = caught.value.report.stored
     assert len(finished) < 150
@@ -153,19 +155,10 @@ async def test_a_killed_worker_is_an_error_and_the_archive_stays_valid(
 
     killer = asyncio.create_task(kill_after_first_progress())
     with pytest.raises(WorkerFailed, match="stopped without a result"):
-        await run_in_worker(
-            hashing_archive.root,
-            "ingest",
-            seen.control,
-            paths=[str(folder)],
-            user_id="ada",
-            session_id=None,
-        )
+        await ingest_in_worker(hashing_archive, folder, seen.control)
     await killer
     assert (await hashing_archive.verify()).ok
     # The job can simply run again: it completes what the killed one left.
-    report = await run_in_worker(
-        hashing_archive.root, "ingest", paths=[str(folder)], user_id="ada", session_id=None
-    )
+    report = await ingest_in_worker(hashing_archive, folder)
     assert len(await hashing_archive.list_documents("ada")) == 150
     assert report.count("ingested") + report.count("duplicate") == 150
