@@ -10,10 +10,10 @@ from typing import Any
 
 import tantivy
 
-from storage.search.fulltext import IndexCorruptError
+from storage.search.fulltext import IndexCorruptError, TextQuery
 from storage.search.indexer import Indexer
 from storage.search.query import Filters, ParsedQuery, QuerySyntaxError, parse
-from storage.search.results import Hit, SearchMode, SearchResults
+from storage.search.results import Hit, SearchMode, SearchResults, make_hit
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,11 @@ SNIPPET_CHARS = 240
 MODES = ("keyword", "semantic", "hybrid")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     key: str
     score: float
-    doc: dict[str, Any]
+    doc: Any  # the stored tantivy.Document
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
@@ -59,7 +59,7 @@ def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
 class SearchEngine:
     def __init__(self, indexer: Indexer, titles: Any) -> None:
         self.indexer = indexer
-        self._titles = titles  # (user, session) -> session title
+        self._titles = titles  # (user, session) -> session title (the archive remembers them)
         self._current: Any = None  # the searcher of the search in progress
 
     def search(
@@ -74,7 +74,9 @@ class SearchEngine:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must be >= 0")
-        parsed = merge_filters(parse(query), **filters)
+        parsed = parse(query)
+        if filters:
+            parsed = merge_filters(parsed, **filters)
         if parsed.empty and not parsed.filters.any():
             if query.strip():
                 raise QuerySyntaxError(
@@ -112,29 +114,36 @@ class SearchEngine:
         if self.indexer.rebuilt_reason:
             degraded = f"the search index is being rebuilt: {self.indexer.rebuilt_reason}"
         want = offset + limit
-        if mode == "keyword":
-            total, ranked = self._keyword(parsed, want)
-        elif mode == "semantic" or parsed.empty:
-            total, ranked = (
-                self._semantic(parsed, want) if not parsed.empty else self._keyword(parsed, want)
-            )
+        fulltext = self.indexer.fulltext
+        assert fulltext is not None
+        # The words to search for (and to highlight, built once for both); a semantic search
+        # builds them only if it has hits to highlight.
+        text: TextQuery | None = None
+        if mode == "keyword" or parsed.empty:
+            text = fulltext.text_query(parsed)
+            total, ranked = self._keyword(parsed, want, text)
+        elif mode == "semantic":
+            total, ranked = self._semantic(parsed, want)
         else:
             depth = max(want, 50) * 2
-            k_total, k_ranked = self._keyword(parsed, depth, any_term=True)
+            # The same terms as a plain keyword search, any of them required: what snippets
+            # highlight does not depend on how the terms combine.
+            text = fulltext.text_query(parsed, any_term=True)
+            k_total, k_ranked = self._keyword(parsed, depth, text)
             _s_total, s_ranked = self._semantic(parsed, depth)
             ranked = _fuse(k_ranked, s_ranked)
             total = max(k_total, len(ranked))
         page = ranked[offset : offset + limit]
-        hits = self._hits(parsed, page)
+        hits = self._hits(parsed, page, text)
         return SearchResults(parsed.text, mode, total, hits, degraded)
 
     # ------------------------------------------------------------------ retrieval
     def _keyword(
-        self, parsed: ParsedQuery, want: int, any_term: bool = False
+        self, parsed: ParsedQuery, want: int, text: TextQuery
     ) -> tuple[int, list[_Candidate]]:
         fulltext = self.indexer.fulltext
         assert fulltext is not None
-        query = fulltext.build(parsed, any_term=any_term)
+        query = fulltext.build(parsed, text=text)
         if query is None:
             return 0, []
         searcher = self._searcher()
@@ -142,7 +151,7 @@ class SearchEngine:
         ranked = []
         for score, address in result.hits:
             doc = _doc(searcher, address)
-            ranked.append(_Candidate(_one(doc, "key"), float(score), doc))
+            ranked.append(_Candidate(doc.get_first("key"), float(score), doc))
         return int(result.count or 0), ranked
 
     def _semantic(self, parsed: ParsedQuery, want: int) -> tuple[int, list[_Candidate]]:
@@ -166,57 +175,61 @@ class SearchEngine:
         ranked = []
         for _score, address in result.hits:
             doc = _doc(searcher, address)
-            key = _one(doc, "key")
+            key = doc.get_first("key")
             ranked.append(_Candidate(key, scores.get(key, 0.0), doc))
         ranked.sort(key=lambda c: -c.score)
         return len(ranked), ranked[:want]
 
     # ------------------------------------------------------------------ presentation
-    def _hits(self, parsed: ParsedQuery, page: list[_Candidate]) -> list[Hit]:
+    def _hits(
+        self, parsed: ParsedQuery, page: list[_Candidate], text: TextQuery | None
+    ) -> list[Hit]:
         if not page:
             return []
         fulltext = self.indexer.fulltext
         assert fulltext is not None
-        titles: dict[tuple[str, str], str] = {}
-        highlight_query = fulltext.build(ParsedQuery(parsed.text, parsed.groups), None)
+        if text is None:
+            text = fulltext.text_query(parsed)
         generator = None
+        highlight_query = text.query() if text.highlights else None
         if highlight_query is not None:
-            searcher = self._searcher()
             generator = tantivy.SnippetGenerator.create(
-                searcher, highlight_query, fulltext.schema, "text"
+                self._searcher(), highlight_query, fulltext.schema, "text"
             )
             generator.set_max_num_chars(SNIPPET_CHARS)
         hits = []
         for candidate in page:
             doc = candidate.doc
+            get = doc.get_first
             snippet, ranges = _snippet(generator, doc)
-            kind = _one(doc, "kind")
-            user, session = _one(doc, "user"), _one(doc, "session")
+            kind = get("kind")
+            user = get("user")
+            session = get("session") or ""
             if kind == "document":
-                title = _one(doc, "source")
-            elif session:
-                title = titles.get((user, session)) or titles.setdefault(
-                    (user, session), self._titles(user, session)
-                )
+                # Only document chunks carry these (the indexer writes them for no other kind).
+                title = get("source") or ""
+                doc_id, chunk, page_no = get("doc_id"), get("chunk"), get("page")
+                char_start, char_end = get("char_start"), get("char_end")
             else:
-                title = ""
+                title = self._titles(user, session) if session else ""
+                doc_id = chunk = page_no = char_start = char_end = None
             hits.append(
-                Hit(
-                    kind=kind,  # type: ignore[arg-type]
-                    user_id=user,
-                    session_id=session or None,
-                    score=candidate.score,
-                    snippet=snippet,
-                    highlights=ranges,
-                    message_id=_one(doc, "message_id") or None,
-                    doc_id=_one(doc, "doc_id") or None,
-                    chunk=_opt(doc, "chunk"),
-                    char_start=_opt(doc, "char_start"),
-                    char_end=_opt(doc, "char_end"),
-                    page=_opt(doc, "page"),
-                    role=_one(doc, "role") or None,
-                    title=title,
-                    timestamp=(doc.get("timestamp") or [None])[0],
+                make_hit(
+                    kind,
+                    user,
+                    session or None,
+                    candidate.score,
+                    snippet,
+                    ranges,
+                    get("message_id") or None,
+                    doc_id or None,
+                    chunk,
+                    char_start,
+                    char_end,
+                    page_no,
+                    get("role") or None,
+                    title,
+                    get("timestamp"),
                 )
             )
         return hits
@@ -230,9 +243,11 @@ def _run(searcher: Any, query: Any, limit: int) -> Any:
         raise IndexCorruptError(f"searching the keyword index failed: {exc}") from exc
 
 
-def _doc(searcher: Any, address: Any) -> dict[str, Any]:
+def _doc(searcher: Any, address: Any) -> Any:
+    """The stored tantivy.Document (fields are read with get_first: converting them all to a
+    dict costs twice as much)."""
     try:
-        return dict(searcher.doc(address).to_dict())
+        return searcher.doc(address)
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
 
@@ -247,32 +262,23 @@ def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
     return sorted(fused.values(), key=lambda c: -c.score)
 
 
-def _one(doc: dict[str, Any], name: str) -> str:
-    values = doc.get(name) or [""]
-    return str(values[0])
-
-
-def _opt(doc: dict[str, Any], name: str) -> int | None:
-    values = doc.get(name)
-    return int(values[0]) if values else None
-
-
-def _snippet(generator: Any, doc: dict[str, Any]) -> tuple[str, list[tuple[int, int]]]:
-    text = _one(doc, "text")
+def _snippet(generator: Any, doc: Any) -> tuple[str, list[tuple[int, int]]]:
+    """tantivy's best fragment of the text with the matched words, or the text's start.
+    tantivy gives UTF-8 byte ranges; the hit's are character ranges."""
     if generator is not None:
-        snippet = generator.snippet_from_doc(_as_document(doc))
-        fragment = snippet.fragment()
+        snippet = generator.snippet_from_doc(doc)
+        fragment: str = snippet.fragment()
         if fragment:
+            spans = snippet.highlighted()
+            if fragment.isascii():  # bytes are characters
+                return fragment, [(span.start, span.end) for span in spans]
             raw = fragment.encode()
             ranges = []
-            for span in snippet.highlighted():
+            for span in spans:
                 start = len(raw[: span.start].decode(errors="ignore"))
                 end = len(raw[: span.end].decode(errors="ignore"))
                 ranges.append((start, end))
             return fragment, ranges
+    text: str = doc.get_first("text") or ""
     head = text[:SNIPPET_CHARS]
     return (head + "…" if len(text) > SNIPPET_CHARS else head), []
-
-
-def _as_document(doc: dict[str, Any]) -> Any:
-    return tantivy.Document(text=_one(doc, "text"))

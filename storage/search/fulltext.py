@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,23 @@ TOKEN_MAX = 64
 
 class IndexCorruptError(RuntimeError):
     """An index file is missing, truncated or unreadable (the index is rebuilt)."""
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """The queries for a search's words, phrases and prefixes: one a document must match per
+    AND group (with ``any_term``, one query for them all); empty when analysis left nothing
+    to search for. ``highlights``: whether tantivy's snippet generator can mark anything with
+    them (a one-word prefix is a regex query, which names no terms)."""
+
+    clauses: list[Any]
+    highlights: bool
+
+    def query(self) -> Any | None:
+        """The clauses as one query (what snippets highlight); None when there are none."""
+        if len(self.clauses) <= 1:
+            return self.clauses[0] if self.clauses else None
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in self.clauses])
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,9 @@ class FullTextIndex:
         self.stemming = stemming
         self.schema = build_schema(stemming)
         self.analyzer = build_analyzer(stemming)
+        # tantivy replaces meta.json at every commit (a new file renamed over the old one).
+        self._meta_path = os.path.join(folder, "meta.json")
+        self._meta_sig: tuple[int, int, int, int] | None = None  # at the last reload
         folder.mkdir(parents=True, exist_ok=True)
         try:
             self.index = tantivy.Index(self.schema, path=str(folder), reuse=True)
@@ -114,6 +135,7 @@ class FullTextIndex:
             yield writer
         finally:
             writer.wait_merging_threads()
+            self._meta_sig = None  # the next searcher reloads, whatever meta.json's stat says
 
     def add(self, writer: Any, docs: Sequence[IndexDoc]) -> None:
         for d in docs:
@@ -148,7 +170,8 @@ class FullTextIndex:
     def tokens(self, text: str) -> list[str]:
         return list(self.analyzer.analyze(text))
 
-    def _term(self, term: Term) -> Any | None:
+    def _term(self, term: Term) -> tuple[Any, bool] | None:
+        """The query for one term and whether it names terms a snippet can highlight."""
         tokens: list[str | tuple[int, str]] = list(self.tokens(term.text))
         if not tokens:
             return None
@@ -156,11 +179,31 @@ class FullTextIndex:
             if len(tokens) == 1:
                 # Every word with the prefix: phrase_prefix_query would expand to 50 at most.
                 stem = re.escape(term_text(tokens[0]))
-                return tantivy.Query.regex_query(self.schema, "text", stem + ".*")
-            return tantivy.Query.phrase_prefix_query(self.schema, "text", tokens)
+                return tantivy.Query.regex_query(self.schema, "text", stem + ".*"), False
+            return tantivy.Query.phrase_prefix_query(self.schema, "text", tokens), True
         if len(tokens) == 1:
-            return tantivy.Query.term_query(self.schema, "text", term_text(tokens[0]))
-        return tantivy.Query.phrase_query(self.schema, "text", tokens)
+            return tantivy.Query.term_query(self.schema, "text", term_text(tokens[0])), True
+        return tantivy.Query.phrase_query(self.schema, "text", tokens), True
+
+    def text_query(self, parsed: ParsedQuery, any_term: bool = False) -> TextQuery:
+        """The words, phrases and prefixes of ``parsed``, without its filters and exclusions:
+        what a search's snippets highlight. ``any_term``: see :meth:`build`."""
+        terms: list[Any] = []
+        highlights = False
+        for group in parsed.groups:
+            alternatives = []
+            for t in group:
+                built = self._term(t)
+                if built is not None:
+                    alternatives.append(built[0])
+                    highlights = highlights or built[1]
+            if len(alternatives) == 1:
+                terms.append(alternatives[0])
+            elif alternatives:
+                terms.append(_any_of(alternatives))
+        if any_term and len(terms) > 1:
+            terms = [_any_of(terms)]
+        return TextQuery(terms, highlights)
 
     def filter_clauses(self, filters: Filters) -> list[Any]:
         must = []
@@ -187,27 +230,21 @@ class FullTextIndex:
         keys: Sequence[str] | None = None,
         text_required: bool = True,
         any_term: bool = False,
+        text: TextQuery | None = None,
     ) -> Any | None:
         """The tantivy query for ``parsed``; None when nothing can match. With ``keys``, only
         those documents (used to filter semantic candidates). ``any_term``: a document needs
         one of the terms, not all (BM25 still ranks those with more first): the keyword leg
-        of a hybrid search, where a natural-language question rarely matches every word."""
+        of a hybrid search, where a natural-language question rarely matches every word.
+        ``text``: :meth:`text_query` of ``parsed`` if the caller has it already."""
         occur = tantivy.Occur
         clauses: list[tuple[Any, Any]] = []
         if text_required:
-            terms: list[Any] = []
-            for group in parsed.groups:
-                alternatives = [q for t in group if (q := self._term(t)) is not None]
-                if len(alternatives) == 1:
-                    terms.append(alternatives[0])
-                elif alternatives:
-                    terms.append(_any_of(alternatives))
-            if any_term and len(terms) > 1:
-                clauses.append((occur.Must, _any_of(terms)))
-            else:
-                clauses.extend((occur.Must, q) for q in terms)
-            if not clauses and not parsed.filters.any():
+            if text is None:
+                text = self.text_query(parsed, any_term)
+            if not text.clauses and not parsed.filters.any():
                 return None
+            clauses.extend((occur.Must, q) for q in text.clauses)
         for q in self.filter_clauses(parsed.filters):
             clauses.append((occur.Must, q))
         if keys is not None:
@@ -215,9 +252,9 @@ class FullTextIndex:
                 (occur.Must, tantivy.Query.term_set_query(self.schema, "key", list(keys)))
             )
         for term in parsed.excluded:
-            q = self._term(term)
-            if q is not None:
-                clauses.append((occur.MustNot, q))
+            built = self._term(term)
+            if built is not None:
+                clauses.append((occur.MustNot, built[0]))
         if not any(o == occur.Must for o, _ in clauses):
             clauses.append((occur.Must, tantivy.Query.all_query()))
         if len(clauses) == 1:
@@ -225,7 +262,24 @@ class FullTextIndex:
         return tantivy.Query.boolean_query(clauses)
 
     def searcher(self) -> Any:
-        self.index.reload()
+        """A searcher that sees every commit made so far, by this process or another.
+        Reloading costs ~40 µs (tantivy reopens every segment), so it is done only when
+        meta.json was replaced since the last reload, or this process wrote: one stat
+        (~2 µs) otherwise. tantivy's own watcher (it reloads within a second of a commit) is
+        a second line in case a replaced meta.json ever looked the same to stat."""
+        try:
+            st = os.stat(self._meta_path)
+            sig: tuple[int, int, int, int] | None = (
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+            )
+        except FileNotFoundError:
+            sig = None  # reload: tantivy reports what is wrong
+        if sig is None or sig != self._meta_sig:
+            self.index.reload()
+            self._meta_sig = sig
         return self.index.searcher()
 
 

@@ -25,6 +25,7 @@ MAX_CLAUSES = 64
 FIELDS = ("role", "user", "session", "kind", "source", "before", "after")
 KINDS = ("message", "document", "context")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ALNUM = re.compile(r"[^\W_]")  # a character str.isalnum() accepts (one search, not a loop)
 
 
 class QuerySyntaxError(StorageError, ValueError):
@@ -174,8 +175,8 @@ def parse(query: str) -> ParsedQuery:
 def _bare_term(token: str) -> Term | None:
     if token.endswith("*"):
         stem = token.rstrip("*")
-        return Term(stem, "prefix") if any(ch.isalnum() for ch in stem) else None
-    return Term(token) if any(ch.isalnum() for ch in token) else None
+        return Term(stem, "prefix") if _ALNUM.search(stem) else None
+    return Term(token) if _ALNUM.search(token) else None
 
 
 def _apply_filter(filters: Filters, name: str, value: str, query: str, position: int) -> None:

@@ -4,6 +4,7 @@ snippets, incremental updates from this and other processes, damaged indexes."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ import pytest
 import pytest_asyncio
 
 from storage import Archive, Message, SituationalContext
+from storage.search.fulltext import FullTextIndex, IndexDoc
 from storage.search.query import QuerySyntaxError
+from storage.search.results import Hit, make_hit
 
 pytestmark = pytest.mark.asyncio
 WORKER = Path(__file__).with_name("worker.py")
@@ -307,3 +310,60 @@ async def test_own_writes_wait_while_another_process_indexes(
     with other:  # the index is busy elsewhere: searches read what is there, never wait
         assert ids(await archive.search("okapi", "keyword")) == []
     assert ids(await archive.search("okapi", "keyword")) == ["c9"]  # not forgotten
+
+
+async def test_prefix_snippets_mark_the_words_they_can(corpus: tuple[Archive, str, str]) -> None:
+    archive, _cooking, _travel = corpus
+    # A one-word prefix is a regex query, in which tantivy's snippets find no words to mark:
+    # the hit shows its text from the start.
+    alone = (await archive.search("caramel*", "keyword")).hits[0]
+    assert alone.snippet.startswith("Use the oven grill.") and alone.highlights == []
+    mixed = (await archive.search("caramel* sugar", "keyword")).hits[0]
+    assert [mixed.snippet[a:b] for a, b in mixed.highlights] == ["sugar"]
+    excluded = (await archive.search("sugar -torch", "keyword")).hits[0]
+    assert [excluded.snippet[a:b] for a, b in excluded.highlights] == ["sugar"]
+
+
+async def test_hits_made_fast_are_equal_and_as_frozen(tmp_path: Path) -> None:
+    fields = dict(kind="message", user_id="u", session_id="s", score=1.5, snippet="ab",
+                  highlights=[(0, 1)], message_id="m", doc_id=None, chunk=None,
+                  char_start=None, char_end=None, page=None, role="user", title="T",
+                  timestamp=T0)
+    fast, made = make_hit(**fields), Hit(**fields)  # type: ignore[arg-type]
+    assert fast == made and fast.to_dict() == made.to_dict() and repr(fast) == repr(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.title = "changed"  # type: ignore[misc]
+
+
+async def test_searcher_reloads_for_every_commit_and_only_then(tmp_path: Path) -> None:
+    """Two indexes on one folder stand for two processes: each sees the other's commits at
+    once, and a search with no commit in between does not reload (it costs ~40 µs)."""
+
+    class Counting:
+        def __init__(self, index: object) -> None:
+            self.index, self.reloads = index, 0
+
+        def reload(self) -> None:
+            self.reloads += 1
+            self.index.reload()  # type: ignore[attr-defined]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.index, name)
+
+    def doc(n: int) -> IndexDoc:
+        return IndexDoc(key=f"k{n}", group="g", kind="message", user="u", session="s",
+                        text=f"word{n}", timestamp=T0)
+
+    ours, theirs = FullTextIndex(tmp_path, False), FullTextIndex(tmp_path, False)
+    counting = Counting(ours.index)
+    ours.index = counting
+    assert ours.searcher().num_docs == 0 and ours.searcher().num_docs == 0
+    assert counting.reloads == 1
+    for n, index in enumerate((theirs, ours, theirs)):
+        with index.writer() as writer:
+            index.add(writer, [doc(n)])
+            writer.commit()
+        assert ours.searcher().num_docs == n + 1
+        assert theirs.searcher().num_docs == n + 1
+    assert counting.reloads == 4
+    assert ours.searcher().num_docs == 3 and counting.reloads == 4
