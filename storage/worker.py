@@ -6,13 +6,14 @@ starve its event loop (measured: 80-110 ms stalls while 50,000 messages were wri
 indexed). In a separate process they cannot: the window's process only receives progress and
 the list of what changed.
 
-The worker is a fresh interpreter (``spawn``: forking a process that runs Qt threads is not
+The worker is a fresh interpreter (not a fork: forking a process that runs Qt threads is not
 safe) that opens the same archive and runs the same job code as the CLI. Everything that makes
 that safe already holds between processes: writes take the archive's file locks, the index
 has its own lock and each process takes in the other's commits. A cancel is a flag the job
 sees at its next step; a killed worker leaves the archive valid like any killed writer.
 
-Messages from the worker (one pipe, worker to caller): ``("progress", Progress)``,
+The job goes to the worker over one pipe (closing it cancels the job); messages come back over
+another: ``("progress", Progress)``,
 ``("changes", [Change, ...])`` (coalesced, at most every CHANGES_INTERVAL seconds),
 ``("result", value)`` or ``("error", exception)``.
 """
@@ -20,14 +21,17 @@ Messages from the worker (one pipe, worker to caller): ``("progress", Progress)`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from storage.errors import StorageError
@@ -35,9 +39,6 @@ from storage.events import Change
 from storage.jobs import JobCancelled, JobControl
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-    from multiprocessing.synchronize import Event
-
     from storage.archive import Archive
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,21 @@ async def run_in_worker(
         raise
 
 
+async def run_here(
+    root: str | os.PathLike[str],
+    job: str,
+    control: JobControl | None = None,
+    on_changes: ChangesCallback | None = None,
+    **kwargs: Any,
+) -> Any:
+    """:func:`run_in_worker`'s twin that runs the job in this process (threads): for
+    callers without a GUI to keep responsive, and tests that fake the disk."""
+    if job not in JOBS:
+        raise ValueError(f"unknown worker job {job!r}; known: {', '.join(JOBS)}")
+    control = control or JobControl(job)
+    return await _work(root, job, kwargs, control, on_changes or (lambda _batch: None))
+
+
 def _run(
     root: str,
     job: str,
@@ -123,35 +139,39 @@ def _run(
     control: JobControl,
     on_changes: ChangesCallback | None,
 ) -> Any:
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    cancel = context.Event()
-    process = context.Process(
-        target=worker_main,
-        args=(sender, root, job, kwargs, cancel),
-        name=f"flatchat-{job}",
-        daemon=True,
-    )
-    process.start()
-    sender.close()  # ours is the reading end: EOF when the worker is gone
+    # A plain child interpreter with two pipes, not multiprocessing: no fork of a process
+    # running Qt threads, and no semaphores or resource-tracker process to leak or lose.
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "storage.worker_main", str(to_child_r), str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        os.close(to_child_r)
+        os.close(from_child_w)
+    commands = Connection(to_child_w, readable=False)
+    messages = Connection(from_child_r, writable=False)
     cancelled_at: float | None = None
     try:
+        commands.send((root, job, kwargs))
         while True:
             if control.cancelled and cancelled_at is None:
-                cancel.set()
                 cancelled_at = time.monotonic()
+                commands.close()  # end of input: the worker's watcher cancels the job
             if cancelled_at is not None and time.monotonic() - cancelled_at > STOP_GRACE:
                 log.warning("worker %s ignored the cancel for %.0f s: killing it", job, STOP_GRACE)
                 process.kill()
-            if not receiver.poll(POLL_INTERVAL):
+            if not messages.poll(POLL_INTERVAL):
                 continue
             try:
-                kind, value = receiver.recv()
+                kind, value = messages.recv()
             except EOFError:
-                process.join()
+                code = process.wait()
                 raise WorkerFailed(
-                    f"the worker process for {job} stopped without a result "
-                    f"(exit code {process.exitcode})"
+                    f"the worker process for {job} stopped without a result (exit code {code})"
                 ) from None
             if kind == "progress":
                 control.forward(value)
@@ -163,46 +183,52 @@ def _run(
             elif kind == "error":
                 raise value
     finally:
-        receiver.close()
-        process.join(timeout=STOP_GRACE)
-        if process.is_alive():
+        messages.close()
+        if not commands.closed:
+            commands.close()
+        try:
+            process.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join()
+            process.wait()
 
 
 # ---------------------------------------------------------------------- the worker's side
-def worker_main(
-    sender: Connection, root: str, job: str, kwargs: dict[str, Any], cancel: Event
-) -> None:
-    """The worker process's entry point (importable: ``spawn`` starts it by name)."""
+def worker_main(commands_fd: int, messages_fd: int) -> None:
+    """The worker process's body (``python -m storage.worker_main IN OUT``): reads the job
+    from ``IN``, sends progress, changes and the outcome to ``OUT``; closing ``IN`` (or the
+    caller dying) cancels the job."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
+    commands = Connection(commands_fd, writable=False)
+    messages = Connection(messages_fd, readable=False)
     lock = threading.Lock()  # the job's threads and this one share the pipe
 
     def send(kind: str, value: object) -> None:
         with lock:
-            sender.send((kind, value))
+            messages.send((kind, value))
 
     try:
-        result = asyncio.run(_work(send, root, job, kwargs, cancel))
+        root, job, kwargs = commands.recv()
+        control = JobControl(job, lambda progress: send("progress", progress))
+        threading.Thread(target=_watch_cancel, args=(commands, control), daemon=True).start()
+        result = asyncio.run(_work(root, job, kwargs, control, lambda b: send("changes", b)))
     except BaseException as exc:  # everything goes back to the caller, bugs included
         send("error", _sendable(exc))
     else:
         send("result", result)
     finally:
-        sender.close()
+        messages.close()
 
 
 async def _work(
-    send: Callable[[str, object], None],
-    root: str,
+    root: str | os.PathLike[str],
     job: str,
     kwargs: dict[str, Any],
-    cancel: Event,
+    control: JobControl,
+    send_changes: ChangesCallback,
 ) -> Any:
     from storage.archive import Archive
 
-    control = JobControl(job, lambda progress: send("progress", progress))
-    threading.Thread(target=_watch_cancel, args=(cancel, control), daemon=True).start()
     pending: dict[Change, None] = {}  # insertion-ordered and without repeats
     pending_lock = threading.Lock()
     last_sent = time.monotonic()
@@ -214,7 +240,7 @@ async def _work(
             pending.clear()
         last_sent = time.monotonic()
         if batch:
-            send("changes", batch)
+            send_changes(batch)
 
     def collect(change: Change) -> None:  # runs in the job's writing thread
         with pending_lock:
@@ -232,8 +258,10 @@ async def _work(
         await archive.close()
 
 
-def _watch_cancel(cancel: Event, control: JobControl) -> None:
-    cancel.wait()
+def _watch_cancel(commands: Connection, control: JobControl) -> None:
+    """Any command, or the end of input (the caller cancelled, or died), cancels the job."""
+    with contextlib.suppress(EOFError, OSError):  # end of input is the signal itself
+        commands.recv()
     control.cancel()
 
 

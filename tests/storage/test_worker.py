@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import os
 import pickle
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from storage.errors import ImportFormatError, NotAnArchiveError, UnknownExportFo
 from storage.events import Change, SessionChanged
 from storage.ingest.job import IngestCancelled
 from storage.jobs import JobControl, Progress
-from storage.worker import WorkerFailed, run_in_worker
+from storage.worker import WorkerFailed, run_here, run_in_worker
 from tests.storage.export_factory import linear_conversations, write_chatgpt_export
 
 
@@ -103,6 +104,23 @@ def test_storage_errors_pickle_with_their_attributes() -> None:
     assert (str(back), back.path, back.tried) == (str(error), error.path, error.tried)
 
 
+def worker_pids() -> list[int]:
+    """Our worker processes, found in /proc (children running storage.worker_main)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        if parent == os.getpid() and b"storage.worker_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def make_documents(folder: Path, count: int) -> Path:
     folder.mkdir()
     for n in range(count):
@@ -149,9 +167,8 @@ async def test_a_killed_worker_is_an_error_and_the_archive_stays_valid(
 
     async def kill_after_first_progress() -> None:
         await asyncio.to_thread(seen.first_progress.wait, 120)
-        for child in multiprocessing.active_children():
-            if child.name == "flatchat-ingest":
-                child.kill()
+        for pid in worker_pids():
+            os.kill(pid, signal.SIGKILL)
 
     killer = asyncio.create_task(kill_after_first_progress())
     with pytest.raises(WorkerFailed, match="stopped without a result"):
@@ -162,3 +179,25 @@ async def test_a_killed_worker_is_an_error_and_the_archive_stays_valid(
     report = await ingest_in_worker(hashing_archive, folder)
     assert len(await hashing_archive.list_documents("ada")) == 150
     assert report.count("ingested") + report.count("duplicate") == 150
+
+
+@pytest.mark.asyncio
+async def test_run_here_is_the_same_job_in_this_process(
+    hashing_archive: Archive, tmp_path: Path
+) -> None:
+    export = tmp_path / "conversations.json"
+    write_chatgpt_export(export, linear_conversations(3, 4))
+    seen = Recorder("import")
+    report = await run_here(
+        hashing_archive.root,
+        "import",
+        seen.control,
+        seen.on_changes,
+        path=str(export),
+        user_id="ada",
+    )
+    assert report.imported == 3 and worker_pids() == []
+    changed = {c.session_id for c in seen.changes if isinstance(c, SessionChanged)}
+    assert changed == {s.session_id for s in await hashing_archive.list_sessions("ada")}
+    with pytest.raises(ValueError, match="unknown worker job"):
+        await run_here(hashing_archive.root, "format_disk")
