@@ -2,7 +2,13 @@
 original Flatfile Chat Database archives, detected by shape, converted losslessly and stored
 idempotently (ARCHITECTURE §7). No Qt here."""
 
-from storage.importers.job import FORMATS_TRIED, import_archive, import_path
+from storage.importers.job import (
+    FORMATS_TRIED,
+    detect_export,
+    export_format,
+    import_archive,
+    import_path,
+)
 from storage.importers.model import Conversation, ConversationResult, ImportReport
 from storage.importers.writer import SOURCE_FILE, read_source
 
@@ -12,6 +18,8 @@ __all__ = [
     "Conversation",
     "ConversationResult",
     "ImportReport",
+    "detect_export",
+    "export_format",
     "import_archive",
     "import_path",
     "read_source",

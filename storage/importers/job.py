@@ -29,6 +29,7 @@ from storage.errors import (
     NothingImportedError,
     StorageError,
     UnknownExportFormatError,
+    UnsafeArchiveError,
 )
 from storage.files import make_dirs, write_json
 from storage.ids import new_id, validate_id
@@ -177,6 +178,27 @@ async def import_archive(
     return await asyncio.to_thread(
         import_path, archive, path, user_id, control=control, dry_run=dry_run
     )
+
+
+def export_format(path: str | os.PathLike[str]) -> str | None:
+    """The export format(s) of the file or folder at ``path`` ("chatgpt", "claude+jan", ...),
+    or None when it is no chat export we import (so a dropped file is a document instead).
+    Reads only as much as detection needs; blocking (see :func:`detect_export`). A ZIP that
+    is unsafe to unpack raises :class:`UnsafeArchiveError` (never silently a document)."""
+    report = ImportReport(source=str(path), user_id="-", dry_run=True)
+    try:
+        with open_source(Path(path).expanduser()) as source:
+            return "+".join(_detect(source, report).formats) or None
+    except UnsafeArchiveError:
+        raise
+    except (ImportFormatError, NothingImportedError) as exc:
+        log.debug("%s is not an export we import: %s", path, exc)
+        return None
+
+
+async def detect_export(path: str | os.PathLike[str]) -> str | None:
+    """:func:`export_format` off the event loop."""
+    return await asyncio.to_thread(export_format, path)
 
 
 def _nothing_detail(report: ImportReport) -> str:
