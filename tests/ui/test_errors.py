@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 
 import storage.files
 from storage import Archive
+from storage.worker import run_here
 from tests.conftest import shared_data
 from tests.ui.conftest import run_async
 from ui.widgets.main_window import MainWindow
@@ -88,6 +89,8 @@ def test_disk_full_says_so_and_writes_nothing_half(window: MainWindow, qloop: An
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(storage.files.os, "write", full)
+        # The fake full disk is in this process: the drop's job must run here too.
+        window.job_runner = run_here
         window.run("write", window.update_session(window.session, title="Never saved"),
                    "Renaming")
         await window.tasks.wait_idle(timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,41 @@ def test_cancel_ingest_keeps_finished_and_reports(window: MainWindow, qloop: Any
     assert isinstance(dialog, ResultDialog) and "Cancelled" in dialog.summary.text()
     assert dialog.model.rowCount() < len(paths)
     assert window.errors == []
+
+
+def test_dropping_exports_on_the_window_imports_them(window: MainWindow, qloop: Any,
+                                                     sample_copy: Path, tmp_path: Path) -> None:
+    """A ChatGPT export dropped on the window is imported (in the worker process) with its
+    report; a plain JSON file beside it is a document; an unsafe ZIP is refused with why."""
+    export = shared_data("exports", "chatgpt", "chatgpt-tree.json")
+    plain = tmp_path / "settings.json"
+    plain.write_text('{"theme": "dark", "font_size": 14}')
+    unsafe = tmp_path / "evil.zip"
+    with zipfile.ZipFile(unsafe, "w") as zf:
+        zf.writestr("../../outside.json", "[]")
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle(timeout=30)
+        before = set(listed(window))
+        docs_before = window.sidebar.documents.rowCount()
+        assert simulate_drop(window, files_mime(export, plain)) == (True, True)
+        await until(lambda: isinstance(window.last_dialog, ResultDialog)
+                    and report_rows(window)[0][:2] == (str(plain), "ingested"), timeout=60)
+        await window.tasks.wait_idle(timeout=60)
+        new = set(listed(window)) - before
+        assert new, "the dropped export's conversations are listed without a restart"
+        assert window.sidebar.documents.rowCount() == docs_before + 1  # settings.json
+        # indexed by the worker: found at once, in one of the new sessions
+        hits = await search_for(window, '"brings you here today"')
+        assert hits and {h.session_id for h in hits} <= new
+        # the unsafe ZIP: an error naming it, nothing imported or stored
+        errors = len(window.errors)
+        assert simulate_drop(window, files_mime(unsafe)) == (True, True)
+        await until(lambda: len(window.errors) > errors, timeout=30)
+        await window.tasks.wait_idle(timeout=30)
+        assert "evil.zip" in window.errors[-1] and "zip-slip" in window.errors[-1]
+        assert set(listed(window)) - before == new
+        assert window.sidebar.documents.rowCount() == docs_before + 1
+
+    run_async(qloop, scenario(), timeout=120)

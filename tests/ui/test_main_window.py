@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 import storage.files
 from storage import Archive
 from storage.jobs import JobControl
+from storage.search.indexer import RefreshReport
 from storage.search.results import Hit, SearchResults
 from tests.ui.conftest import listed, run_async, simulate_drop, until
 from ui.dialogs.report import ResultDialog
@@ -193,18 +194,20 @@ def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,
     doc.write_text("hello")
     calls: list[tuple[Any, ...]] = []
 
-    async def fake_ingest(paths: list[str], user_id: str, session_id: str | None = None,
-                          control: JobControl | None = None) -> dict[str, Any]:
-        assert control is not None
-        control.set_total(len(paths))
+    async def fake_worker(root: Path, job: str, control: JobControl, on_changes: Any,
+                          **kwargs: Any) -> Any:
+        if job != "ingest":
+            return RefreshReport()  # the index update started on open
+        control.set_total(len(kwargs["paths"]))
         await asyncio.sleep(0)
-        control.step(paths[0])
-        calls.append((paths, user_id, session_id))
-        return {"files": [{"path": paths[0], "status": "ingested"}]}
+        control.step(kwargs["paths"][0])
+        calls.append((kwargs["paths"], kwargs["user_id"], kwargs["session_id"]))
+        return {"files": [{"path": kwargs["paths"][0], "status": "ingested"}]}
 
     async def scenario() -> None:
+        window.job_runner = fake_worker
         await window.open_archive(sample_copy)
-        window.archive.ingest = fake_ingest  # type: ignore[attr-defined]
+        await window.tasks.wait_idle()
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(doc))])
         assert simulate_drop(window.sidebar.document_view.viewport(), mime) == (True, True)

@@ -191,6 +191,23 @@ class SessionListModel(RecordListModel[Session]):
                 diff.new.append(session)
         return diff
 
+    def diff_changed(self, sessions: Iterable[Session]) -> ListingDiff:
+        """What :meth:`apply_diff` must change for these sessions (some of the user's, just
+        written): known rows are replaced, new ones added where the loaded pages reach."""
+        rows = {s.session_id: s for s in self._rows}
+        oldest = min((s.updated_at for s in self._rows), default=None)
+        diff = ListingDiff()
+        for session in sessions:
+            if self._type is not None and session.session_type != self._type:
+                continue
+            known = rows.get(session.session_id)
+            if known is not None:
+                if known != session:
+                    diff.changed[session.session_id] = session
+            elif self._exhausted or oldest is None or session.updated_at >= oldest:
+                diff.new.append(session)
+        return diff
+
     def apply_diff(self, diff: ListingDiff) -> None:
         """Apply a :meth:`diff_listing` result: only the rows that differ are touched."""
         if not diff:

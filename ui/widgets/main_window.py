@@ -51,10 +51,12 @@ from storage.events import (
     UserChanged,
     change_stamp,
 )
+from storage.importers import detect_export
 from storage.ingest.job import IngestCancelled
-from storage.jobs import JobCancelled
+from storage.jobs import JobCancelled, JobControl
 from storage.search.indexer import RefreshReport
 from storage.search.results import Hit
+from storage.worker import run_in_worker
 from ui import export
 from ui.dialogs.persona import PersonaDialog
 from ui.dialogs.report import ResultDialog, report_counts, show_error
@@ -82,6 +84,7 @@ DEFAULT_USER = "me"  # who an import into an archive without users belongs to
 POLL_MS = 2000  # external changes: how often the change stamp is looked at
 FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
 MAX_RECENT = 8
+EXPORT_SUFFIXES = {".zip", ".json", ".jsonl"}  # dropped files sniffed for a chat export
 RECENT_KEY = "recent_archives"
 
 
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         sample_path: Callable[[], Path] | None = None,
         parent: QWidget | None = None,
+        job_runner: Callable[..., Coroutine[Any, Any, Any]] = run_in_worker,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Flatchat")
@@ -122,6 +126,10 @@ class MainWindow(QMainWindow):
         self._stamp: tuple[int, int] | None = None
         self.index_report: RefreshReport | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self._drops = 0
+        # Bulk jobs run in a worker process (storage.worker.run_here runs them in this one).
+        self.job_runner = job_runner
+        self._stale_sessions: dict[str, None] = {}  # changed by a worker process, in order
 
         self.stack = QStackedWidget(self)
         self.welcome = WelcomePage(self.stack)
@@ -908,15 +916,15 @@ class MainWindow(QMainWindow):
         """On open: index what changed since the last time, in the background (a job the
         user starts takes precedence and cancels it; searches index the rest themselves).
         ``rebuild``: throw the index away and build it again (Settings)."""
-        if rebuild:
-            name, call = "Rebuilding the search index", archive.reindex
-        else:
-            name, call = "Updating the search index", archive.refresh_index
+        name = "Rebuilding the search index" if rebuild else "Updating the search index"
         if self.jobs.busy:
             self.notify(f"{name}: another job is running; wait for it or cancel it.")
             return None
+        job = "reindex" if rebuild else "refresh_index"
         try:
-            report = await self.jobs.run(name, call, background=not rebuild)
+            report: RefreshReport = await self.jobs.run(
+                name, lambda control: self.in_worker(archive, job, control), background=not rebuild
+            )
         except JobCancelled:
             self.notify(f"{name}: cancelled. Searches use what is indexed and add the rest.")
             return None
@@ -974,7 +982,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.ingest(paths, None)
+        self.drop(paths, None)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
@@ -986,11 +994,39 @@ class MainWindow(QMainWindow):
             paths = self.dropped_paths(event)  # type: ignore[arg-type]
             if paths:
                 event.acceptProposedAction()  # type: ignore[attr-defined]
-                into_session = watched is not self.sidebar.document_view.viewport()
-                session = self.session.session_id if into_session and self.session else None
-                self.ingest(paths, session)
+                library = watched is self.sidebar.document_view.viewport()
+                session = self.session.session_id if not library and self.session else None
+                # Onto the documents list a file is a document, whatever it holds.
+                self.drop(paths, session, exports=not library)
                 return True
         return super().eventFilter(watched, event)
+
+    def drop(self, paths: Sequence[str], session_id: str | None, *, exports: bool = True) -> None:
+        """Files dropped on the window: chat exports are imported, the rest ingested."""
+        self._drops += 1
+        self.run(f"drop:{self._drops}", self.handle_drop(list(paths), session_id, exports))
+
+    async def handle_drop(self, paths: list[str], session_id: str | None, exports: bool) -> None:
+        """Each dropped ZIP or JSON file that is a chat export (ChatGPT, Claude, Open WebUI,
+        Jan, Flatfile) is imported with its report; everything else becomes documents of
+        the session (or the library). A ZIP unsafe to unpack is refused with the reason."""
+        imports: list[str] = []
+        refused: set[str] = set()
+        if exports:
+            for path in paths:
+                if Path(path).suffix.lower() not in EXPORT_SUFFIXES:
+                    continue
+                try:
+                    if await detect_export(path):
+                        imports.append(path)
+                except StorageError as exc:  # e.g. a zip-slip ZIP: neither import nor store it
+                    refused.add(path)
+                    self.report_error(f"Importing {Path(path).name}", exc)
+        for path in imports:
+            await self.import_path(path)
+        documents = [p for p in paths if p not in imports and p not in refused]
+        if documents:
+            await self.ingest_paths(documents, session_id)
 
     def ingest(self, paths: Sequence[str], session_id: str | None) -> None:
         """Ingest dropped files into the session (or the user's library)."""
@@ -1009,7 +1045,9 @@ class MainWindow(QMainWindow):
         try:
             report = await self.jobs.run(
                 f"Adding {len(paths):,} item(s) to {where}",
-                lambda control: archive.ingest(paths, user, session_id, control=control),
+                lambda control: self.in_worker(
+                    archive, "ingest", control, paths=paths, user_id=user, session_id=session_id
+                ),
             )
         except IngestCancelled as exc:  # what finished before the cancel is kept
             report, note = exc.report, f"Cancelled: {exc}"
@@ -1053,7 +1091,9 @@ class MainWindow(QMainWindow):
         try:
             report: Any = await self.jobs.run(
                 f"Importing {Path(path).name}",
-                lambda control: archive.import_archive(path, user, control=control),
+                lambda control: self.in_worker(
+                    archive, "import", control, path=str(path), user_id=user
+                ),
             )
         except NothingImportedError as exc:  # not a success, but the report says why
             report, note = exc.report, str(exc)
@@ -1073,6 +1113,62 @@ class MainWindow(QMainWindow):
         dialog = ResultDialog(title, result, self, note)
         self.last_dialog = dialog
         dialog.show()
+
+    # ================================================================ worker jobs
+    async def in_worker(
+        self, archive: Archive, job: str, control: JobControl, **kwargs: Any
+    ) -> Any:
+        """Run a bulk job (import, ingest, indexing) in a worker process: its CPU work never
+        holds this process's GIL, so the window keeps painting. What it changes arrives in
+        batches and updates only the rows concerned."""
+        loop = asyncio.get_running_loop()
+
+        def changed(batch: list[Change]) -> None:  # the worker's helper thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._on_worker_changes, archive, batch)
+
+        return await self.job_runner(archive.root, job, control, changed, **kwargs)
+
+    def _on_worker_changes(self, archive: Archive, batch: list[Change]) -> None:
+        """A worker's changes: sessions refreshed together (an import touches hundreds),
+        everything else as if this process had made it."""
+        if archive is not self.archive:
+            return
+        for change in batch:
+            updated = isinstance(change, MessagesAppended | MessagesRewritten) or (
+                isinstance(change, SessionChanged) and not change.deleted
+            )
+            if not updated:
+                self._on_change(change)
+            elif getattr(change, "user_id", None) == self.user_id:
+                self._stale_sessions[change.session_id] = None  # type: ignore[attr-defined]
+        if self._stale_sessions and not self.tasks.running("stale-sessions"):
+            self.run("stale-sessions", self._refresh_stale_sessions(), "Updating the lists")
+
+    async def _refresh_stale_sessions(self) -> None:
+        """Read the sessions a worker changed and update (or add) just their rows."""
+        while self._stale_sessions and self.archive is not None and self.user_id is not None:
+            archive, user = self.archive, self.user_id
+            ids = list(self._stale_sessions)
+            self._stale_sessions.clear()
+            found = await asyncio.gather(
+                *(archive.get_session(user, sid) for sid in ids), return_exceptions=True
+            )
+            if archive is not self.archive or user != self.user_id:
+                return
+            fresh: list[Session] = []
+            for result in found:
+                if isinstance(result, Session):
+                    fresh.append(result)
+                elif not isinstance(result, StorageError):  # deleted meanwhile: skip it
+                    raise result
+            for model in (self.sidebar.sessions, self.sidebar.panels):
+                model.apply_diff(model.diff_changed(fresh))
+            current = self.session.session_id if self.session is not None else None
+            match = next((s for s in fresh if s.session_id == current), None)
+            if match is not None:
+                self.session = match
+                await self._sync_open_session()
 
     # ================================================================ changes
     def _on_change(self, change: Change) -> None:
