@@ -107,9 +107,7 @@ async def run_in_worker(
     ``control`` (whose ``cancel()`` stops the worker at its next step), batches of changes to
     ``on_changes`` (both called from a helper thread: hop to your loop). Cancelling the
     awaiting task cancels the job too."""
-    if job not in JOBS:
-        raise ValueError(f"unknown worker job {job!r}; known: {', '.join(JOBS)}")
-    control = control or JobControl(job)
+    control = _checked(job, control)
     try:
         return await asyncio.to_thread(_run, str(root), job, kwargs, control, on_changes)
     except asyncio.CancelledError:
@@ -126,10 +124,14 @@ async def run_here(
 ) -> Any:
     """:func:`run_in_worker`'s twin that runs the job in this process (threads): for
     callers without a GUI to keep responsive, and tests that fake the disk."""
+    control = _checked(job, control)
+    return await _work(root, job, kwargs, control, on_changes or (lambda _batch: None))
+
+
+def _checked(job: str, control: JobControl | None) -> JobControl:
     if job not in JOBS:
         raise ValueError(f"unknown worker job {job!r}; known: {', '.join(JOBS)}")
-    control = control or JobControl(job)
-    return await _work(root, job, kwargs, control, on_changes or (lambda _batch: None))
+    return control or JobControl(job)
 
 
 def _run(

@@ -48,22 +48,23 @@ async def hashing_archive(archive: Archive) -> Archive:
     return reopened
 
 
+async def import_with(
+    runner: Any, archive: Archive, folder: Path, conversations: int, seen: Recorder
+) -> Any:
+    export = folder / "conversations.json"
+    write_chatgpt_export(export, linear_conversations(conversations, 6))
+    return await runner(
+        archive.root, "import", seen.control, seen.on_changes, path=str(export), user_id="ada"
+    )
+
+
 @pytest.mark.asyncio
 async def test_import_runs_in_the_worker_and_the_caller_sees_it_searchable(
     hashing_archive: Archive, tmp_path: Path
 ) -> None:
     archive = hashing_archive
-    export = tmp_path / "conversations.json"
-    write_chatgpt_export(export, linear_conversations(12, 6))
     seen = Recorder("import")
-    report = await run_in_worker(
-        archive.root,
-        "import",
-        seen.control,
-        seen.on_changes,
-        path=str(export),
-        user_id="ada",
-    )
+    report = await import_with(run_in_worker, archive, tmp_path, 12, seen)
     assert report.imported == 12 and report.user_id == "ada"
     sessions = await archive.list_sessions("ada")
     assert len(sessions) == 12
@@ -185,17 +186,8 @@ async def test_a_killed_worker_is_an_error_and_the_archive_stays_valid(
 async def test_run_here_is_the_same_job_in_this_process(
     hashing_archive: Archive, tmp_path: Path
 ) -> None:
-    export = tmp_path / "conversations.json"
-    write_chatgpt_export(export, linear_conversations(3, 4))
     seen = Recorder("import")
-    report = await run_here(
-        hashing_archive.root,
-        "import",
-        seen.control,
-        seen.on_changes,
-        path=str(export),
-        user_id="ada",
-    )
+    report = await import_with(run_here, hashing_archive, tmp_path, 3, seen)
     assert report.imported == 3 and worker_pids() == []
     changed = {c.session_id for c in seen.changes if isinstance(c, SessionChanged)}
     assert changed == {s.session_id for s in await hashing_archive.list_sessions("ada")}
