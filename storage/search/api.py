@@ -206,6 +206,13 @@ class SearchMixin(ArchiveBase):
             return engine.indexer.rebuild(control)
 
     @threaded
+    def prepare_search(self) -> None:
+        """Open the indexes and load the embedder now (in a worker thread), so the first
+        search a user types does not wait for them (~0.3 s for the model)."""
+        with self._search_lock():
+            self._search_engine().indexer.embedder  # noqa: B018 - loads the model
+
+    @threaded
     def index_status(self) -> dict[str, Any]:
         """For a settings or status view: the embedder, whether semantic search is degraded,
         how much is indexed, and what is wrong with the index (if anything)."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
@@ -156,9 +157,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.search_dock)
         self.search_dock.hide()
         # At 1280 px, conversation + details + search do not all fit: search replaces details.
-        self.search_dock.visibilityChanged.connect(
-            lambda shown: self.details.setVisible(not shown and self.details_toggle.isChecked())
-        )
+        self.search_dock.visibilityChanged.connect(self._on_search_dock_visibility_changed)
         self.search_panel.hit_activated.connect(self._on_search_hit_activated)
 
         self.status_label = QLabel("", self)
@@ -388,6 +387,8 @@ class MainWindow(QMainWindow):
         self._poll.start()
         self.notify(f"Opened {archive.root}")
         self.start_index_update()
+        if hasattr(archive, "prepare_search"):
+            self.run("prepare-search", archive.prepare_search(), "Preparing search")
 
     def reload(self) -> None:
         if self.archive is not None:
@@ -904,6 +905,10 @@ class MainWindow(QMainWindow):
         self.search_dock.show()
         self.search_dock.raise_()
         self.search_panel.focus_query()
+
+    def _on_search_dock_visibility_changed(self, shown: bool) -> None:
+        if shiboken6.isValid(self.details_toggle):  # also emitted while the window is torn down
+            self.details.setVisible(not shown and self.details_toggle.isChecked())
 
     # ================================================================ search index
     def start_index_update(self, rebuild: bool = False) -> None:
