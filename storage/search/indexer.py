@@ -52,7 +52,7 @@ HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not ap
 EMBED_BATCH = 2048
 
 
-def _sig(path: Path) -> list[int] | None:
+def _sig(path: str | Path) -> list[int] | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -115,6 +115,9 @@ class Indexer:
         self.rebuilt_reason: str | None = None
         self._state_sig: list[int] | None = None  # of the state.json our view was read from
         self._unchecked: str | None = None  # opened without repairing: why it looked damaged
+        # Checked before every search: plain strings, pathlib costs more than the stat itself.
+        self._stamp_file = os.fspath(stamp_path(root))
+        self._state_file = os.fspath(self.folder / "state.json")
         # documents/metadata.json parsed once per signature: scans repeat every few seconds.
         self._doc_records: dict[str, tuple[list[Any], dict[str, Any]]] = {}
 
@@ -147,10 +150,10 @@ class Indexer:
         a stale view, which would index sources twice or drop the other's vector segments."""
         if self.fulltext is None:
             return  # not open yet: open() reads the state
-        state_path = self.folder / "state.json"
-        sig = _sig(state_path)
+        sig = _sig(self._state_file)
         if sig is None or sig == self._state_sig:
             return  # unchanged, or being rebuilt right now (open() decides under the lock)
+        state_path = self.folder / "state.json"
         try:
             state = orjson.loads(state_path.read_bytes())
         except (orjson.JSONDecodeError, OSError) as exc:
@@ -250,7 +253,7 @@ class Indexer:
         passed (edits made by other tools, which do not touch the stamp)."""
         if time.monotonic() - self.last_scan > interval:
             return True
-        stamp = _sig(stamp_path(self.root))
+        stamp = _sig(self._stamp_file)
         return stamp != self.last_stamp and stamp != own_stamp
 
     def scan(self, only: set[tuple[str, str | None]] | None = None) -> dict[str, Source]:
