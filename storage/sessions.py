@@ -146,6 +146,19 @@ class SessionsMixin(ArchiveBase):
         return self._read_session(user_id, session_id)
 
     @threaded
+    def get_sessions(self, user_id: str, session_ids: Sequence[str]) -> list[Session]:
+        """Several sessions in one trip off the event loop (a job's change batch names
+        hundreds), in the order asked; ids with no session (deleted meanwhile) are left out.
+        Invalid ids raise InvalidIdError; a damaged session.json raises as in get_session."""
+        found = []
+        for session_id in session_ids:
+            try:
+                found.append(self._read_session(user_id, session_id))
+            except NotFoundError:
+                continue  # deleted after the change was announced: nothing to show
+        return found
+
+    @threaded
     def session_exists(self, user_id: str, session_id: str) -> bool:
         return self.layout.session_json(user_id, session_id).exists()
 

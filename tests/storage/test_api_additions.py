@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import Archive, Message, NotFoundError, ReadOnlyArchiveError
+from storage import Archive, InvalidIdError, Message, NotFoundError, ReadOnlyArchiveError
 from tests.conftest import shared_data
 
 pytestmark = pytest.mark.asyncio
@@ -154,3 +154,16 @@ async def test_cancelled_import_carries_its_report(archive: Archive) -> None:
         await archive.import_archive(shared_data("exports", "chatgpt", "chatgpt-export.json"),
                                      "ada", control=control)
     assert info.value.report.cancelled
+
+
+async def test_get_sessions_reads_many_in_order_and_leaves_out_deleted(
+    chat: tuple[Archive, str, str],
+) -> None:
+    archive, user, first = chat
+    second = (await archive.create_session(user, "Second")).session_id
+    third = (await archive.create_session(user, "Third")).session_id
+    await archive.delete_session(user, second)
+    found = await archive.get_sessions(user, [third, second, first])
+    assert [s.session_id for s in found] == [third, first]
+    with pytest.raises(InvalidIdError):
+        await archive.get_sessions(user, ["../etc"])
