@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from app.commands import Command, UsageError, discover
+from app.gui import TABS
 from app.wiring import open_services
 from storage import Archive, StorageError
 
@@ -56,6 +57,12 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     )
     gui.add_argument("--select", metavar="SESSION", help="open this session in the window")
     gui.add_argument("--search", metavar="QUERY", help="run this search in the window")
+    gui.add_argument("--tab", choices=TABS, help="show this tab of the sidebar")
+    gui.add_argument(
+        "--settings-dialog",
+        action="store_true",
+        help="with --screenshot: open the settings dialog and save a picture of it",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -103,6 +110,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             screenshot=args.screenshot,
             select=args.select,
             search=args.search,
+            tab=args.tab,
+            settings_dialog=args.settings_dialog,
             sample=args.sample,
         )
     try:

@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 log = logging.getLogger(__name__)
 SCREEN_SIZE = (1280, 800)
@@ -47,10 +48,17 @@ def install_excepthook(show: object) -> None:
     sys.excepthook = hook
 
 
+TABS = ("sessions", "panels", "documents", "personas")  # the sidebar's tabs, in order
+
+
 async def prepare_view(
-    window: object, select: str | None = None, search: str | None = None
+    window: object,
+    select: str | None = None,
+    search: str | None = None,
+    tab: str | None = None,
 ) -> None:
-    """Bring the window to the state the screenshot shows: a session selected, a search run."""
+    """Bring the window to the state the screenshot shows: a session selected, a search run,
+    a sidebar tab shown (documents: the first one previewed)."""
     from ui.models.lists import SessionRoles
     from ui.widgets.main_window import MainWindow
 
@@ -78,6 +86,22 @@ async def prepare_view(
             window.search_panel.view.setCurrentIndex(hits.index(0, 0))
             window.search_panel.view.activated.emit(hits.index(0, 0))
         await window.tasks.wait_idle()
+    if tab is not None:
+        window.sidebar.tabs.setCurrentIndex(TABS.index(tab))
+        if tab == "documents" and window.sidebar.documents.rowCount():
+            window.sidebar.document_view.setCurrentIndex(window.sidebar.documents.index(0, 0))
+        await window.tasks.wait_idle()
+
+
+# How long a thread may hold the GIL before another waiting thread gets it (Python's default
+# is 5 ms). The GUI thread takes the GIL for every Qt-to-Python call, many per frame, so behind
+# a busy background thread each call could wait 5 ms: a frame then stalls for tens of ms.
+GIL_SWITCH_INTERVAL = 0.001
+
+
+def configure_process() -> None:
+    """Interpreter settings for the window's process (also used by benchmarks/bench_gui)."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
 def run_gui(
@@ -86,9 +110,12 @@ def run_gui(
     screenshot: str | None = None,
     select: str | None = None,
     search: str | None = None,
+    tab: str | None = None,
+    settings_dialog: bool = False,
     sample: bool = False,
 ) -> int:
     _prepare_environment(headless=screenshot is not None)
+    configure_process()
     import qasync  # type: ignore[import-untyped]
     from PySide6.QtCore import QSettings, QStandardPaths
     from PySide6.QtWidgets import QApplication
@@ -125,10 +152,14 @@ def run_gui(
             window.start_open(target)
         if screenshot is not None:
             await window.tasks.wait_idle(timeout=60)
-            await prepare_view(window, select, search)
+            await prepare_view(window, select, search, tab)
+            shown: Any = window
+            if settings_dialog:
+                shown = window.show_settings() or window
+                await window.tasks.wait_idle()
             await asyncio.sleep(0)  # let queued layout and paint events run
             app.processEvents()
-            saved = window.grab().save(screenshot)
+            saved = shown.grab().save(screenshot)
             if not saved:
                 log.error("could not write %s", screenshot)
             window.close()

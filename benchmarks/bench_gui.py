@@ -38,6 +38,7 @@ import qasync  # type: ignore[import-untyped]  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app.gui import configure_process  # noqa: E402
 from benchmarks.common import Stats, storage_revision  # noqa: E402
 from storage.models import Session  # noqa: E402
 from storage.worker import run_in_worker  # noqa: E402
@@ -193,6 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.import_messages, args.search_messages = 2_000, 10_000, 100_000
+    configure_process()  # as the app does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     results: dict[str, Any] = {
         "machine": f"{platform.python_version()}, {platform.platform()}, {os.cpu_count()} CPUs",

@@ -146,3 +146,19 @@ def test_search_results_model(qtmodeltester: Any) -> None:
 def test_data_never_raises_on_bad_index(bad: int) -> None:
     model = UserListModel()
     assert model.data(model.index(bad, 0)) is None
+
+
+def test_document_kind_is_a_short_type_a_person_knows() -> None:
+    from storage import DocumentRecord
+    from ui.models.lists import document_kind
+
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+    def record(name: str, mime: str) -> DocumentRecord:
+        return DocumentRecord(doc_id="d1", filename=name, original_name=name, mime_type=mime)
+
+    assert document_kind(record("Report.docx", docx)) == "DOCX"
+    assert document_kind(record("notes.txt", "text/plain")) == "TXT"
+    assert document_kind(record("README", "text/plain")) == "plain"
+    assert document_kind(record("blob", docx)) == "file"
+    assert document_kind(record("archive.tar.gz.backup-copy", "application/gzip")) == "gzip"

@@ -142,7 +142,7 @@ def test_documents_tab_preview_open_delete(window: MainWindow, qloop: Any, sampl
             "Name", "Type", "Size", "Pages", "Added"]
         row = next(r for r in range(model.rowCount())
                    if model.index(r, 0).data() == "crazyones.txt")
-        assert model.index(row, 1).data() == "plain" and model.index(row, 2).data()
+        assert model.index(row, 1).data() == "TXT" and model.index(row, 2).data()
         window.sidebar.tabs.setCurrentIndex(2)
         window.sidebar.document_view.setCurrentIndex(model.index(row, 2))
         await until(lambda: "round pegs" in window.sidebar.preview.toPlainText())

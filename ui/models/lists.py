@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from PySide6.QtCore import (
@@ -332,7 +333,13 @@ class DocumentListModel(RecordListModel[DocumentRecord]):
 
 
 def document_kind(record: DocumentRecord) -> str:
-    return record.mime_type.rpartition("/")[2]
+    """A short type a person knows (PDF, DOCX, CSV), not a MIME subtype such as
+    ``vnd.openxmlformats-officedocument.wordprocessingml.document``."""
+    suffix = PurePath(document_name(record)).suffix.lstrip(".")
+    if 0 < len(suffix) <= 5 and suffix.isalnum():
+        return suffix.upper()
+    subtype = record.mime_type.rpartition("/")[2]
+    return subtype if len(subtype) <= 12 else "file"
 
 
 class DocumentTableModel(DocumentListModel):

@@ -1110,8 +1110,7 @@ class MainWindow(QMainWindow):
         if self.user_id != user:
             await self._reload_users()
             await self.select_user(user)
-        else:
-            await self._refresh_listing()
+        # Otherwise the worker's change batches have updated the rows already.
         return report
 
     def _show_result(self, title: str, result: Any, note: str = "") -> None:
@@ -1156,17 +1155,9 @@ class MainWindow(QMainWindow):
             archive, user = self.archive, self.user_id
             ids = list(self._stale_sessions)
             self._stale_sessions.clear()
-            found = await asyncio.gather(
-                *(archive.get_session(user, sid) for sid in ids), return_exceptions=True
-            )
+            fresh = await archive.get_sessions(user, ids)  # one trip for the whole batch
             if archive is not self.archive or user != self.user_id:
                 return
-            fresh: list[Session] = []
-            for result in found:
-                if isinstance(result, Session):
-                    fresh.append(result)
-                elif not isinstance(result, StorageError):  # deleted meanwhile: skip it
-                    raise result
             for model in (self.sidebar.sessions, self.sidebar.panels):
                 model.apply_diff(model.diff_changed(fresh))
             current = self.session.session_id if self.session is not None else None

@@ -6,6 +6,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListView,
@@ -108,8 +109,13 @@ class Sidebar(QWidget):
         self.document_view.setWordWrap(False)
         self.document_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.document_view.verticalHeader().hide()
-        self.document_view.horizontalHeader().setStretchLastSection(True)
-        self.document_view.horizontalHeader().resizeSection(0, 150)
+        # The name takes what the short columns (type, size, pages, added) leave: all five
+        # fit the sidebar without a horizontal scroll bar.
+        header = self.document_view.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.document_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.document_view.setAcceptDrops(True)
         self.document_view.setToolTip("Drop files here to add them to your library")
         preview_box = QWidget(page)
