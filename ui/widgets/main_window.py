@@ -85,6 +85,7 @@ DEFAULT_USER = "me"  # who an import into an archive without users belongs to
 POLL_MS = 2000  # external changes: how often the change stamp is looked at
 FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
 MAX_RECENT = 8
+PREPARE_SEARCH_MS = 1500  # after an archive opens: search is made ready in the background
 EXPORT_SUFFIXES = {".zip", ".json", ".jsonl"}  # dropped files sniffed for a chat export
 RECENT_KEY = "recent_archives"
 
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
         self.index_report: RefreshReport | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._drops = 0
+        self._search_prepared: Archive | None = None
+        self._prepare_later: asyncio.TimerHandle | None = None
         # Bulk jobs run in a worker process (storage.worker.run_here runs them in this one).
         self.job_runner = job_runner
         self._stale_sessions: dict[str, None] = {}  # changed by a worker process, in order
@@ -387,6 +390,19 @@ class MainWindow(QMainWindow):
         self._poll.start()
         self.notify(f"Opened {archive.root}")
         self.start_index_update()
+        # Loading the model holds the GIL in stretches of ~40 ms: not while the window paints
+        # for the first time, but soon after (or as soon as the search panel opens).
+        if self._prepare_later is not None:
+            self._prepare_later.cancel()
+        self._prepare_later = asyncio.get_running_loop().call_later(
+            PREPARE_SEARCH_MS / 1000, self.prepare_search, archive
+        )
+
+    def prepare_search(self, archive: Archive) -> None:
+        """Open the indexes and load the embedder in the background, once per archive."""
+        if archive is not self.archive or self._search_prepared is archive:
+            return
+        self._search_prepared = archive
         if hasattr(archive, "prepare_search"):
             self.run("prepare-search", archive.prepare_search(), "Preparing search")
 
@@ -902,6 +918,8 @@ class MainWindow(QMainWindow):
 
     # ================================================================ search
     def show_search(self) -> None:
+        if self.archive is not None:
+            self.prepare_search(self.archive)
         self.search_dock.show()
         self.search_dock.raise_()
         self.search_panel.focus_query()
@@ -1372,6 +1390,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._poll.stop()
+        if self._prepare_later is not None:
+            self._prepare_later.cancel()
         if self.jobs.control is not None:
             self.jobs.control.cancel()
         if self._unsubscribe is not None:
