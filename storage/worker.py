@@ -40,6 +40,7 @@ from storage.jobs import JobCancelled, JobControl
 
 if TYPE_CHECKING:
     from storage.archive import Archive
+    from storage.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +101,20 @@ async def run_in_worker(
     job: str,
     control: JobControl | None = None,
     on_changes: ChangesCallback | None = None,
+    *,
+    settings: Settings | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run ``job`` (a name in :data:`JOBS`) on the archive at ``root`` in a worker process and
     return its result; its error is raised here as it was raised there. Progress goes to
     ``control`` (whose ``cancel()`` stops the worker at its next step), batches of changes to
     ``on_changes`` (both called from a helper thread: hop to your loop). Cancelling the
-    awaiting task cancels the job too."""
+    awaiting task cancels the job too. ``settings``: the caller's archive settings (with its
+    command-line overrides), so both processes index alike; default: the archive's own."""
     control = _checked(job, control)
+    request = (str(root), job, kwargs, settings)
     try:
-        return await asyncio.to_thread(_run, str(root), job, kwargs, control, on_changes)
+        return await asyncio.to_thread(_run, request, control, on_changes)
     except asyncio.CancelledError:
         control.cancel()  # the helper thread sees it, stops the worker and reaps it
         raise
@@ -120,12 +125,15 @@ async def run_here(
     job: str,
     control: JobControl | None = None,
     on_changes: ChangesCallback | None = None,
+    *,
+    settings: Settings | None = None,
     **kwargs: Any,
 ) -> Any:
     """:func:`run_in_worker`'s twin that runs the job in this process (threads): for
     callers without a GUI to keep responsive, and tests that fake the disk."""
     control = _checked(job, control)
-    return await _work(root, job, kwargs, control, on_changes or (lambda _batch: None))
+    request = (str(root), job, kwargs, settings)
+    return await _work(request, control, on_changes or (lambda _batch: None))
 
 
 def _checked(job: str, control: JobControl | None) -> JobControl:
@@ -134,13 +142,10 @@ def _checked(job: str, control: JobControl | None) -> JobControl:
     return control or JobControl(job)
 
 
-def _run(
-    root: str,
-    job: str,
-    kwargs: dict[str, Any],
-    control: JobControl,
-    on_changes: ChangesCallback | None,
-) -> Any:
+Request = tuple[str, str, dict[str, Any], "Settings | None"]  # root, job, kwargs, settings
+
+
+def _run(request: Request, control: JobControl, on_changes: ChangesCallback | None) -> Any:
     # A plain child interpreter with two pipes, not multiprocessing: no fork of a process
     # running Qt threads, and no semaphores or resource-tracker process to leak or lose.
     to_child_r, to_child_w = os.pipe()
@@ -158,7 +163,8 @@ def _run(
     messages = Connection(from_child_r, writable=False)
     cancelled_at: float | None = None
     try:
-        commands.send((root, job, kwargs))
+        commands.send(request)
+        job = request[1]
         while True:
             if control.cancelled and cancelled_at is None:
                 cancelled_at = time.monotonic()
@@ -210,10 +216,10 @@ def worker_main(commands_fd: int, messages_fd: int) -> None:
             messages.send((kind, value))
 
     try:
-        root, job, kwargs = commands.recv()
-        control = JobControl(job, lambda progress: send("progress", progress))
+        request = commands.recv()
+        control = JobControl(request[1], lambda progress: send("progress", progress))
         threading.Thread(target=_watch_cancel, args=(commands, control), daemon=True).start()
-        result = asyncio.run(_work(root, job, kwargs, control, lambda b: send("changes", b)))
+        result = asyncio.run(_work(request, control, lambda b: send("changes", b)))
     except BaseException as exc:  # everything goes back to the caller, bugs included
         send("error", _sendable(exc))
     else:
@@ -222,15 +228,10 @@ def worker_main(commands_fd: int, messages_fd: int) -> None:
         messages.close()
 
 
-async def _work(
-    root: str | os.PathLike[str],
-    job: str,
-    kwargs: dict[str, Any],
-    control: JobControl,
-    send_changes: ChangesCallback,
-) -> Any:
+async def _work(request: Request, control: JobControl, send_changes: ChangesCallback) -> Any:
     from storage.archive import Archive
 
+    root, job, kwargs, settings = request
     pending: dict[Change, None] = {}  # insertion-ordered and without repeats
     pending_lock = threading.Lock()
     last_sent = time.monotonic()
@@ -250,7 +251,7 @@ async def _work(
         if time.monotonic() - last_sent >= CHANGES_INTERVAL:
             flush()
 
-    archive = await Archive.open(root)
+    archive = await Archive.open(root, settings=settings)
     unsubscribe = archive.changes.subscribe(collect)
     try:
         return await JOBS[job](archive, control, **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from storage import Archive
+from storage import Archive, Message
 from storage.errors import ImportFormatError, NotAnArchiveError, UnknownExportFormatError
 from storage.events import Change, SessionChanged
 from storage.ingest.job import IngestCancelled
@@ -193,3 +193,21 @@ async def test_run_here_is_the_same_job_in_this_process(
     assert changed == {s.session_id for s in await hashing_archive.list_sessions("ada")}
     with pytest.raises(ValueError, match="unknown worker job"):
         await run_here(hashing_archive.root, "format_disk")
+
+
+@pytest.mark.asyncio
+async def test_the_worker_uses_the_callers_settings(hashing_archive: Archive) -> None:
+    """Settings given on the command line (not in archive.json) reach the worker: both
+    processes must build the index alike, or each would find it "built with other settings"."""
+    session = await hashing_archive.create_session("ada", "notes")
+    await hashing_archive.add_message(
+        "ada", session.session_id, Message(role="user", content="quartz harbour")
+    )
+    keyword_only = await Archive.open(
+        hashing_archive.root, overrides={"vector": {"enabled": False}}
+    )
+    report = await run_in_worker(keyword_only.root, "reindex", settings=keyword_only.settings)
+    assert report.sources_indexed == 1 and report.vectors_added == 0
+    results = await keyword_only.search("quartz", "keyword")
+    assert results.total == 1 and results.degraded is None  # not "being rebuilt"
+    assert (await keyword_only.index_status())["vectors"] == 0
