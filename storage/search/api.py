@@ -39,6 +39,11 @@ class SearchMixin(ArchiveBase):
     _indexer: Indexer | None = None
     _engine: SearchEngine | None = None
     embedder_factory: Callable[[], Embedder] | None = None  # tests and the registry swap it
+    # Whether a search first rescans the archive when another process wrote (or every
+    # SCAN_INTERVAL): right for the CLI and scripts. The window turns it off: it refreshes the
+    # index in a worker process instead, since scanning 10,000 sessions in its own process
+    # holds the GIL for ~0.1 s and stalls the event loop.
+    rescan_on_search: bool = True
 
     def _search_lock(self) -> threading.RLock:
         lock = self.__dict__.get("_search_rlock")
@@ -162,7 +167,10 @@ class SearchMixin(ArchiveBase):
             dirty = self._take_dirty()
             everything = any(user == EVERYTHING for user, _ in dirty)
             report: RefreshReport | None = None
-            if everything or engine.indexer.needs_full_scan(self.own_stamp, SCAN_INTERVAL):
+            rescan = self.rescan_on_search and engine.indexer.needs_full_scan(
+                self.own_stamp, SCAN_INTERVAL
+            )
+            if everything or rescan:
                 self.__dict__.get("_titles", {}).clear()  # another process may have renamed
                 report = self._refresh(None, wait=False)
             elif dirty:

@@ -184,8 +184,18 @@ def test_external_append_shows_up(window: MainWindow, qloop: Any, sample_copy: P
         created = await other.create_session("ada", "Made elsewhere")
         await until(lambda: window.messages.rows[-1].content == "late arrival", timeout=8)
         await until(lambda: created.session_id in listed(window), timeout=8)
+        # Searches in the window never rescan: the poll has a worker index what came in.
+        assert window.archive is not None and not window.archive.rescan_on_search
+        for _ in range(300):
+            found = await window.archive.search('"late arrival"', "keyword")
+            if found.total:
+                break
+            await asyncio.sleep(0.1)
+        assert [h.message_id for h in found.hits] == [
+            m.message_id for m in window.messages.rows if m.content == "late arrival"
+        ]
 
-    run_async(qloop, scenario(), timeout=20)
+    run_async(qloop, scenario(), timeout=60)
 
 
 def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,

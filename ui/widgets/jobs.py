@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from storage.jobs import JobControl, Progress
@@ -20,6 +21,8 @@ class JobIndicator(QWidget):
     A *background* job (bringing the search index up to date) gives way: a job the user
     started cancels it and waits for it to stop. Its finished work is kept, and searches
     index the rest themselves."""
+
+    job_finished = Signal()  # a job ended (done, failed or cancelled): the indicator is free
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,3 +104,4 @@ class JobIndicator(QWidget):
             if not finished.done():
                 finished.set_result(None)
             self.hide()
+            self.job_finished.emit()

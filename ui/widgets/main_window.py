@@ -50,8 +50,8 @@ from storage.events import (
     PersonasChanged,
     SessionChanged,
     UserChanged,
-    change_stamp,
 )
+from storage.files import stamp_signature
 from storage.importers import detect_export
 from storage.ingest.job import IngestCancelled
 from storage.jobs import JobCancelled, JobControl
@@ -125,12 +125,13 @@ class MainWindow(QMainWindow):
         self._unsubscribe: Callable[[], None] | None = None
         self._polling = False
         self._polls = 0
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: list[int] | None = None
         self.index_report: RefreshReport | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._drops = 0
         self._search_prepared: Archive | None = None
         self._prepare_later: asyncio.TimerHandle | None = None
+        self._index_pending = False  # another process wrote while a job ran: index after it
         # Bulk jobs run in a worker process (storage.worker.run_here runs them in this one).
         self.job_runner = job_runner
         self._stale_sessions: dict[str, None] = {}  # changed by a worker process, in order
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel("", self)
         self.statusBar().addWidget(self.status_label, 1)
         self.jobs = JobIndicator(self)
+        self.jobs.job_finished.connect(self._on_job_finished)
         self.statusBar().addPermanentWidget(self.jobs)
 
         self._poll = QTimer(self)
@@ -367,6 +369,10 @@ class MainWindow(QMainWindow):
             loop.call_soon_threadsafe(self._on_change, change)
 
         self._unsubscribe = archive.changes.subscribe(listener)
+        # Searches here never rescan the archive (10,000 sessions hold the GIL ~0.1 s): other
+        # processes' writes are indexed by a worker when the poll notices them.
+        if hasattr(archive, "rescan_on_search"):
+            archive.rescan_on_search = False
         self.setWindowTitle(f"Flatchat — {archive.root}")
         self.stack.setCurrentWidget(self.browser)
         self.search_panel.set_search(getattr(archive, "search", None), None)
@@ -387,6 +393,7 @@ class MainWindow(QMainWindow):
         self.sidebar.user_combo.setCurrentIndex(0)
         self.sidebar.user_combo.blockSignals(False)
         await self.select_user(users[0].user_id)
+        self._stamp = await asyncio.to_thread(stamp_signature, archive.root)  # indexed on open
         self._poll.start()
         self.notify(f"Opened {archive.root}")
         self.start_index_update()
@@ -1149,7 +1156,9 @@ class MainWindow(QMainWindow):
             if not loop.is_closed():
                 loop.call_soon_threadsafe(self._on_worker_changes, archive, batch)
 
-        return await self.job_runner(archive.root, job, control, changed, **kwargs)
+        return await self.job_runner(
+            archive.root, job, control, changed, settings=archive.settings, **kwargs
+        )
 
     def _on_worker_changes(self, archive: Archive, batch: list[Change]) -> None:
         """A worker's changes: sessions refreshed together (an import touches hundreds),
@@ -1255,14 +1264,32 @@ class MainWindow(QMainWindow):
             archive = self.archive
             if archive is None:
                 return
-            stamp = await asyncio.to_thread(change_stamp, archive.root)
+            stamp = await asyncio.to_thread(stamp_signature, archive.root)
             self._polls += 1
             if stamp == self._stamp and self._polls % FULL_POLL_EVERY:
                 return  # nothing written (a full look now and then: writers that do not stamp)
+            # Another process wrote (not just us: our own writes are indexed by the search):
+            # index it in a worker, since searches here do not rescan.
+            others = stamp != self._stamp and stamp != archive.own_stamp
             self._stamp = stamp
             await self._refresh_listing()
+            if others:
+                self.index_soon()
         finally:
             self._polling = False
+
+    def index_soon(self) -> None:
+        """Bring the index up to date in a worker now, or when the running job ends (a new
+        background update would cancel the running one, and an import stamps every second)."""
+        if self.jobs.control is not None:
+            self._index_pending = True
+        else:
+            self.start_index_update()
+
+    def _on_job_finished(self) -> None:
+        if self._index_pending and self.jobs.control is None:
+            self._index_pending = False
+            self.start_index_update()
 
     async def _refresh_listing(self) -> None:
         """External changes (another process): compare the listing with what is shown."""
