@@ -58,8 +58,8 @@ class SearchResultsModel(RecordListModel[Hit]):
     def role_data(self, record: Hit, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{hit_source(record)}\n{record.snippet}"
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"score {record.score:.3f}"
+        if role == Qt.ItemDataRole.ToolTipRole:  # the whole snippet: rows show its start
+            return f"{hit_source(record)}\n\n{record.snippet}\n\nscore {record.score:.3f}"
         return {
             HitRoles.RECORD: record,
             HitRoles.KIND: record.kind,
