@@ -9,6 +9,7 @@ import heapq
 import logging
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -227,7 +228,19 @@ class SessionsMixin(ArchiveBase):
 
     def _all_sessions(self, user_id: str) -> list[Session]:
         """Every readable session of the user. A corrupt session.json does not hide the
-        others: it is logged and kept in :attr:`listing_problems` (``verify`` reports it)."""
+        others: it is logged and kept in :attr:`listing_problems` (``verify`` reports it).
+
+        One listing of a user at a time: a window asks for sessions and panels at once, and
+        two threads reading the same 10,000 files cold took twice as long as one reading them
+        while the other waits, then finds them in the session cache (one stat each)."""
+        with self._listing_lock(user_id):
+            return self._all_sessions_locked(user_id)
+
+    def _listing_lock(self, user_id: str) -> threading.Lock:
+        locks: dict[str, threading.Lock] = self.__dict__.setdefault("_listing_locks", {})
+        return locks.setdefault(user_id, threading.Lock())
+
+    def _all_sessions_locked(self, user_id: str) -> list[Session]:
         folder = self._require_user(user_id)
         found = []
         problems: list[CorruptRecordError] = []

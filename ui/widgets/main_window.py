@@ -382,7 +382,11 @@ class MainWindow(QMainWindow):
         users = await archive.list_users()
         if self.archive is not archive:
             return
+        # Filling the combo selects its first row: not a user's choice, and select_user
+        # below loads the lists once (twice, the listings of 10,000 sessions ran twice).
+        self.sidebar.user_combo.blockSignals(True)
         self.sidebar.users.reset(users)
+        self.sidebar.user_combo.blockSignals(False)
         if not users:
             self.conversation.show_placeholder(
                 "This archive is empty. Import a chat export (File → Import) to fill it."
