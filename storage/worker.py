@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 CHANGES_INTERVAL = 0.3  # seconds: how often the worker sends what changed (coalesced)
 POLL_INTERVAL = 0.1  # seconds: the caller's thread looks at cancel and the process this often
+WORKER_NICENESS = 10  # added to the worker's nice value: the window gets the CPU first
 STOP_GRACE = 30.0  # seconds a cancelled worker gets to finish its step before it is killed
 
 ChangesCallback = Callable[[list[Change]], None]
@@ -207,6 +208,10 @@ def worker_main(commands_fd: int, messages_fd: int) -> None:
     from ``IN``, sends progress, changes and the outcome to ``OUT``; closing ``IN`` (or the
     caller dying) cancels the job."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
+    # Background work yields the CPU to the window: on two cores a busy worker preempted the
+    # GUI process's threads while one of them held the GIL, and the window stalled.
+    with contextlib.suppress(OSError, AttributeError):  # not on every platform
+        os.nice(WORKER_NICENESS)
     commands = Connection(commands_fd, writable=False)
     messages = Connection(messages_fd, readable=False)
     lock = threading.Lock()  # the job's threads and this one share the pipe

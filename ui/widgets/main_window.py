@@ -85,7 +85,7 @@ DEFAULT_USER = "me"  # who an import into an archive without users belongs to
 POLL_MS = 2000  # external changes: how often the change stamp is looked at
 FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
 MAX_RECENT = 8
-PREPARE_SEARCH_MS = 1500  # after an archive opens: search is made ready in the background
+PREPARE_SEARCH_MS = 300  # after an archive opens (its first paint): search made ready
 EXPORT_SUFFIXES = {".zip", ".json", ".jsonl"}  # dropped files sniffed for a chat export
 RECENT_KEY = "recent_archives"
 
@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.index_report: RefreshReport | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._drops = 0
+        self._worker_jobs = 0  # worker processes of ours running now
         self._search_prepared: Archive | None = None
         self._prepare_later: asyncio.TimerHandle | None = None
         self._index_pending = False  # another process wrote while a job ran: index after it
@@ -401,8 +402,9 @@ class MainWindow(QMainWindow):
         self._poll.start()
         self.notify(f"Opened {archive.root}")
         self.start_index_update()
-        # Loading the model holds the GIL in stretches of ~40 ms: not while the window paints
-        # for the first time, but soon after (or as soon as the search panel opens).
+        # Loading the model holds the GIL in stretches of ~20 ms: not while the window paints
+        # for the first time, but right after (or as soon as the search panel opens), before
+        # the user starts anything heavy.
         if self._prepare_later is not None:
             self._prepare_later.cancel()
         self._prepare_later = asyncio.get_running_loop().call_later(
@@ -1160,9 +1162,13 @@ class MainWindow(QMainWindow):
             if not loop.is_closed():
                 loop.call_soon_threadsafe(self._on_worker_changes, archive, batch)
 
-        return await self.job_runner(
-            archive.root, job, control, changed, settings=archive.settings, **kwargs
-        )
+        self._worker_jobs += 1
+        try:
+            return await self.job_runner(
+                archive.root, job, control, changed, settings=archive.settings, **kwargs
+            )
+        finally:
+            self._worker_jobs -= 1
 
     def _on_worker_changes(self, archive: Archive, batch: list[Change]) -> None:
         """A worker's changes: sessions refreshed together (an import touches hundreds),
@@ -1267,6 +1273,11 @@ class MainWindow(QMainWindow):
         try:
             archive = self.archive
             if archive is None:
+                return
+            if self._worker_jobs:
+                # Our worker moves the stamp all the time and sends what it changed; comparing
+                # 10,000 sessions every poll besides would compete with it for the CPU. A write
+                # by another process meanwhile is found by the first poll after the job.
                 return
             stamp = await asyncio.to_thread(stamp_signature, archive.root)
             self._polls += 1
