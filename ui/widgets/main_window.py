@@ -86,6 +86,7 @@ POLL_MS = 2000  # external changes: how often the change stamp is looked at
 FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
 MAX_RECENT = 8
 PREPARE_SEARCH_MS = 300  # after an archive opens (its first paint): search made ready
+ARCHIVE_WRITING_JOBS = ("import", "ingest")  # worker jobs whose changes arrive as batches
 EXPORT_SUFFIXES = {".zip", ".json", ".jsonl"}  # dropped files sniffed for a chat export
 RECENT_KEY = "recent_archives"
 
@@ -129,7 +130,7 @@ class MainWindow(QMainWindow):
         self.index_report: RefreshReport | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._drops = 0
-        self._worker_jobs = 0  # worker processes of ours running now
+        self._worker_jobs = 0  # worker processes of ours writing to the archive now
         self._search_prepared: Archive | None = None
         self._prepare_later: asyncio.TimerHandle | None = None
         self._index_pending = False  # another process wrote while a job ran: index after it
@@ -1162,13 +1163,14 @@ class MainWindow(QMainWindow):
             if not loop.is_closed():
                 loop.call_soon_threadsafe(self._on_worker_changes, archive, batch)
 
-        self._worker_jobs += 1
+        writes = job in ARCHIVE_WRITING_JOBS  # index jobs write only .index/ (no stamp)
+        self._worker_jobs += writes
         try:
             return await self.job_runner(
                 archive.root, job, control, changed, settings=archive.settings, **kwargs
             )
         finally:
-            self._worker_jobs -= 1
+            self._worker_jobs -= writes
 
     def _on_worker_changes(self, archive: Archive, batch: list[Change]) -> None:
         """A worker's changes: sessions refreshed together (an import touches hundreds),
