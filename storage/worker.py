@@ -156,6 +156,7 @@ def _run(request: Request, control: JobControl, on_changes: ChangesCallback | No
             [sys.executable, "-m", "storage.worker_main", str(to_child_r), str(from_child_w)],
             pass_fds=(to_child_r, from_child_w),
             stdin=subprocess.DEVNULL,
+            env=_child_environment(),
         )
     finally:
         os.close(to_child_r)
@@ -200,6 +201,14 @@ def _run(request: Request, control: JobControl, on_changes: ChangesCallback | No
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _child_environment() -> dict[str, str]:
+    """Ours, with this copy of ``storage`` first on the worker's import path (whatever the
+    current folder, installed or not)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [package_parent, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 # ---------------------------------------------------------------------- the worker's side
