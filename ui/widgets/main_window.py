@@ -388,6 +388,7 @@ class MainWindow(QMainWindow):
         # below loads the lists once (twice, the listings of 10,000 sessions ran twice).
         self.sidebar.user_combo.blockSignals(True)
         self.sidebar.users.reset(users)
+        self.sidebar.user_combo.setCurrentIndex(0 if users else -1)
         self.sidebar.user_combo.blockSignals(False)
         if not users:
             self.conversation.show_placeholder(
@@ -395,9 +396,6 @@ class MainWindow(QMainWindow):
             )
             self.notify(f"Opened {archive.root} (no users yet)")
             return
-        self.sidebar.user_combo.blockSignals(True)
-        self.sidebar.user_combo.setCurrentIndex(0)
-        self.sidebar.user_combo.blockSignals(False)
         await self.select_user(users[0].user_id)
         self._stamp = await asyncio.to_thread(stamp_signature, archive.root)  # indexed on open
         self._poll.start()
