@@ -11,7 +11,9 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData, QTimer, QUrl
 
+from storage import Archive
 from tests.conftest import shared_data
+from tests.storage.export_factory import linear_conversations, write_chatgpt_export
 from tests.ui.conftest import listed, run_async, simulate_drop, until
 from ui.dialogs.report import ResultDialog
 from ui.models import DocumentRoles, HitRoles
@@ -271,3 +273,26 @@ def test_dropping_exports_on_the_window_imports_them(window: MainWindow, qloop: 
         assert window.sidebar.documents.rowCount() == docs_before + 1
 
     run_async(qloop, scenario(), timeout=120)
+
+
+def test_a_write_by_another_process_during_an_import_shows_up_after_it(
+        window: MainWindow, qloop: Any, sample_copy: Path, tmp_path: Path) -> None:
+    """While our worker imports, the poll does not compare listings (the worker's batches say
+    what changed); what another process wrote meanwhile appears after the import."""
+    export = tmp_path / "conversations.json"
+    write_chatgpt_export(export, linear_conversations(300, 20))
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle(timeout=30)
+        window.run("import", window.import_path(str(export)), "Importing")
+        await until(lambda: window.jobs.busy, timeout=10)
+        other = await Archive.open(sample_copy)  # another process, as far as the window knows
+        created = await other.create_session("ada", "Written during the import")
+        assert window.jobs.busy, "the import ended before the other write: make it longer"
+        await until(lambda: not window.jobs.busy, timeout=120)
+        await until(lambda: created.session_id in listed(window), timeout=15)
+        await window.tasks.wait_idle(timeout=60)
+
+    run_async(qloop, scenario(), timeout=240)
+    assert len(listed(window)) >= 3 + 1  # the sample's sessions and the other's
