@@ -241,12 +241,13 @@ def main() -> None:
             QApplication.processEvents()
             window.grab()
             shell = (time.perf_counter() - started) * 1000
-            meter.start()
             paint = await first_paint(window, root, started)
             # From process start, minus building the test archive (not part of a start-up).
             startup = (since_process_start() - build_seconds) * 1000
-            # Opening goes on after the first paint: the index update (a worker) and search
-            # made ready (the model loaded) in the background.
+            # Opening goes on after the first paint (whose own cost is the number above): the
+            # index update (a worker) and search made ready (the model loaded) in the
+            # background, while the user can already scroll and click.
+            meter.start()
             await window.tasks.wait_idle(timeout=1800)
             opening = meter.stop()
             results["first_paint"] = {
@@ -255,11 +256,11 @@ def main() -> None:
                 "window_ms": shell,
                 "listed_ms": paint,
                 "from_process_start_ms": startup,
-                "opening_stall": opening,
+                "after_first_paint_stall": opening,
             }
             print(
                 f"preload {preload:.0f} ms, window painted {shell:.0f} ms, {args.sessions:,} "
-                f"sessions in {paint:.0f} ms; worst stall opening {opening['worst_ms']:.1f} ms"
+                f"sessions in {paint:.0f} ms; then worst stall {opening['worst_ms']:.1f} ms"
             )
             print(f"first paint with the sessions listed, from process start: {startup:.0f} ms")
             label = f"{args.import_messages:,} messages"
