@@ -111,7 +111,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import Stats, storage_revision  # noqa: E402
+from benchmarks.common import Stats, dir_size, expect, storage_revision  # noqa: E402
 from storage import Archive, Message, Session  # noqa: E402
 from storage.layout import MESSAGES, SESSION_JSON  # noqa: E402
 from storage.search.api import SCAN_INTERVAL  # noqa: E402
@@ -536,18 +536,6 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = await call()
     return time.perf_counter() - start, result
-
-
-def expect(condition: bool, problem: str) -> None:
-    """The engines must agree, or the timings compare nothing."""
-    if not condition:
-        raise RuntimeError(problem)
-
-
-def dir_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def proc_status() -> dict[str, int]:

@@ -70,7 +70,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import Stats, storage_revision  # noqa: E402
+from benchmarks.common import Stats, dir_size, expect, storage_revision  # noqa: E402
 from storage import Archive, Message, Session  # noqa: E402
 
 log = logging.getLogger("bench_storage")
@@ -354,18 +354,6 @@ async def repeat(call: Callable[[], Awaitable[Any]], runs: int, warmup: int = 0)
         seconds, _result = await timed(call)
         samples.append(seconds)
     return samples
-
-
-def expect(condition: bool, problem: str) -> None:
-    """Both sides must give the same answer, or the timings compare nothing."""
-    if not condition:
-        raise RuntimeError(problem)
-
-
-def dir_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 # --------------------------------------------------------------------------- the benchmark

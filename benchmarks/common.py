@@ -43,3 +43,15 @@ class Stats:
         ms = sorted(s * 1000 for s in seconds)
         p95 = ms[max(0, math.ceil(0.95 * len(ms)) - 1)]
         return cls(len(ms), statistics.median(ms), p95, statistics.fmean(ms), ms[0], ms[-1])
+
+
+def expect(condition: bool, problem: str) -> None:
+    """Both sides must give the same answer, or the timings compare nothing."""
+    if not condition:
+        raise RuntimeError(problem)
+
+
+def dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
