@@ -8,17 +8,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import tantivy
-
-from storage.search.fulltext import IndexCorruptError, TextQuery
+from storage.search.fulltext import IndexCorruptError, StoredHit, TextQuery, unpack_hit
 from storage.search.indexer import Indexer
 from storage.search.query import Filters, ParsedQuery, QuerySyntaxError, parse
 from storage.search.results import Hit, SearchMode, SearchResults, make_hit
+from storage.search.snippets import Snippets
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60
-SNIPPET_CHARS = 240
 MODES = ("keyword", "semantic", "hybrid")
 
 
@@ -27,6 +25,7 @@ class _Candidate:
     key: str
     score: float
     doc: Any  # the stored tantivy.Document
+    hit: StoredHit  # its hit field
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
@@ -134,7 +133,7 @@ class SearchEngine:
             ranked = _fuse(k_ranked, s_ranked)
             total = max(k_total, len(ranked))
         page = ranked[offset : offset + limit]
-        hits = self._hits(parsed, page, text)
+        hits = self._hits(parsed, page, text, matched=mode == "keyword")
         return SearchResults(parsed.text, mode, total, hits, degraded)
 
     # ------------------------------------------------------------------ retrieval
@@ -151,7 +150,8 @@ class SearchEngine:
         ranked = []
         for score, address in result.hits:
             doc = _doc(searcher, address)
-            ranked.append(_Candidate(doc.get_first("key"), float(score), doc))
+            stored = unpack_hit(doc)
+            ranked.append(_Candidate(stored.key, float(score), doc, stored))
         return int(result.count or 0), ranked
 
     def _semantic(self, parsed: ParsedQuery, want: int) -> tuple[int, list[_Candidate]]:
@@ -175,14 +175,18 @@ class SearchEngine:
         ranked = []
         for _score, address in result.hits:
             doc = _doc(searcher, address)
-            key = doc.get_first("key")
-            ranked.append(_Candidate(key, scores.get(key, 0.0), doc))
+            stored = unpack_hit(doc)
+            ranked.append(_Candidate(stored.key, scores.get(stored.key, 0.0), doc, stored))
         ranked.sort(key=lambda c: -c.score)
         return len(ranked), ranked[:want]
 
     # ------------------------------------------------------------------ presentation
     def _hits(
-        self, parsed: ParsedQuery, page: list[_Candidate], text: TextQuery | None
+        self,
+        parsed: ParsedQuery,
+        page: list[_Candidate],
+        text: TextQuery | None,
+        matched: bool = False,
     ) -> list[Hit]:
         if not page:
             return []
@@ -190,46 +194,34 @@ class SearchEngine:
         assert fulltext is not None
         if text is None:
             text = fulltext.text_query(parsed)
-        generator = None
-        highlight_query = text.query() if text.highlights else None
-        if highlight_query is not None:
-            generator = tantivy.SnippetGenerator.create(
-                self._searcher(), highlight_query, fulltext.schema, "text"
-            )
-            generator.set_max_num_chars(SNIPPET_CHARS)
+        # A keyword search's hits matched its terms; a semantic one's need not have.
+        snippets = Snippets(fulltext, self._searcher(), text, matched=matched)
         hits = []
         for candidate in page:
-            doc = candidate.doc
-            get = doc.get_first
-            snippet, ranges = _snippet(generator, doc)
-            kind = get("kind")
-            user = get("user")
-            session = get("session") or ""
-            if kind == "document":
-                # Only document chunks carry these (the indexer writes them for no other kind).
-                title = get("source") or ""
-                doc_id, chunk, page_no = get("doc_id"), get("chunk"), get("page")
-                char_start, char_end = get("char_start"), get("char_end")
+            stored = candidate.hit
+            snippet, ranges = snippets(candidate.doc)
+            session = stored.session
+            if stored.kind == "document":
+                title = stored.source  # the document's name
             else:
-                title = self._titles(user, session) if session else ""
-                doc_id = chunk = page_no = char_start = char_end = None
+                title = self._titles(stored.user, session) if session else ""
             hits.append(
                 make_hit(
-                    kind,
-                    user,
+                    stored.kind,  # type: ignore[arg-type]  # the indexer writes only HitKinds
+                    stored.user,
                     session or None,
                     candidate.score,
                     snippet,
                     ranges,
-                    get("message_id") or None,
-                    doc_id or None,
-                    chunk,
-                    char_start,
-                    char_end,
-                    page_no,
-                    get("role") or None,
+                    stored.message_id or None,
+                    stored.doc_id or None,
+                    stored.chunk,
+                    stored.char_start,
+                    stored.char_end,
+                    stored.page,
+                    stored.role or None,
                     title,
-                    get("timestamp"),
+                    stored.timestamp,
                 )
             )
         return hits
@@ -257,28 +249,8 @@ def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
     fused: dict[str, _Candidate] = {}
     for ranking in rankings:
         for rank, candidate in enumerate(ranking, start=1):
-            entry = fused.setdefault(candidate.key, _Candidate(candidate.key, 0.0, candidate.doc))
+            entry = fused.setdefault(
+                candidate.key, _Candidate(candidate.key, 0.0, candidate.doc, candidate.hit)
+            )
             entry.score += 1.0 / (RRF_K + rank)
     return sorted(fused.values(), key=lambda c: -c.score)
-
-
-def _snippet(generator: Any, doc: Any) -> tuple[str, list[tuple[int, int]]]:
-    """tantivy's best fragment of the text with the matched words, or the text's start.
-    tantivy gives UTF-8 byte ranges; the hit's are character ranges."""
-    if generator is not None:
-        snippet = generator.snippet_from_doc(doc)
-        fragment: str = snippet.fragment()
-        if fragment:
-            spans = snippet.highlighted()
-            if fragment.isascii():  # bytes are characters
-                return fragment, [(span.start, span.end) for span in spans]
-            raw = fragment.encode()
-            ranges = []
-            for span in spans:
-                start = len(raw[: span.start].decode(errors="ignore"))
-                end = len(raw[: span.end].decode(errors="ignore"))
-                ranges.append((start, end))
-            return fragment, ranges
-    text: str = doc.get_first("text") or ""
-    head = text[:SNIPPET_CHARS]
-    return (head + "…" if len(text) > SNIPPET_CHARS else head), []

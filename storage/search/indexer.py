@@ -47,7 +47,7 @@ from storage.search.vectors import EmbedderInfo, VectorIndex
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the keyword index stores a packed hit field, not fifteen fields
 HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
 EMBED_BATCH = 2048
 
@@ -216,6 +216,11 @@ class Indexer:
         except (orjson.JSONDecodeError, OSError) as exc:
             return f"{state_path} is unreadable: {exc}"
         header = {k: state.get(k) for k in ("version", "analyzer", "embedder")}
+        if header["version"] != STATE_VERSION:
+            return (
+                f"the index on disk has format version {header['version']}, "
+                f"this version of Flatchat writes {STATE_VERSION}"
+            )
         if header != self._expected_header():
             return (
                 f"the index was built with {header}, settings now ask for {self._expected_header()}"

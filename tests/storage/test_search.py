@@ -367,3 +367,20 @@ async def test_searcher_reloads_for_every_commit_and_only_then(tmp_path: Path) -
         assert theirs.searcher().num_docs == n + 1
     assert counting.reloads == 4
     assert ours.searcher().num_docs == 3 and counting.reloads == 4
+
+
+async def test_an_index_of_an_older_format_is_rebuilt(
+        corpus: tuple[Archive, str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """A search index written by an older Flatchat (another state version) is rebuilt from
+    the files on open, with the reason logged; the hits are the same afterwards."""
+    archive, _cooking, _travel = corpus
+    before = await archive.search("tomatoes OR garlic", "keyword", limit=50)
+    state_path = archive.root / ".index" / "state.json"
+    state = orjson.loads(state_path.read_bytes())
+    state["version"] = 1
+    state_path.write_bytes(orjson.dumps(state))
+    reopened = await Archive.open(archive.root)
+    after = await reopened.search("tomatoes OR garlic", "keyword", limit=50)
+    assert "the index on disk has format version 1" in caplog.text
+    assert [h.to_dict() for h in after.hits] == [h.to_dict() for h in before.hits]
+    assert orjson.loads(state_path.read_bytes())["version"] != 1

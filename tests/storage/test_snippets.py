@@ -1,0 +1,120 @@
+"""Snippets made in Python for ASCII text must be exactly what tantivy's generator makes, and
+the ASCII analysis must be exactly tantivy's analyzer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tantivy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage.search.fulltext import FullTextIndex, IndexDoc, build_analyzer
+from storage.search.query import parse
+from storage.search.snippets import SNIPPET_CHARS, Snippets, ascii_snippet
+
+# Words with different document frequencies in the index below, and some it does not hold.
+VOCAB = ["rust", "Language", "a", "b", "c", "x1", "2024", "memory", "safe", "Rusty", "zz"]
+LONG = "q" * 63 + "w"  # 64 characters: dropped by the analyzer
+NEAR_LONG = "k" * 63  # 63: kept
+SEPARATORS = [" ", " ", " ", ", ", ".\n", "-", "'", " (", ") ", "_", "  ", "\t"]
+
+words = st.sampled_from([*VOCAB, LONG, NEAR_LONG, "the", "of", "x", "Rust2", "aB"])
+texts = st.lists(st.tuples(words, st.sampled_from(SEPARATORS)), max_size=160).map(
+    lambda parts: "".join(w + s for w, s in parts)
+)
+query_words = st.sampled_from([*VOCAB, "missing", "x", "rust2", "nope"])
+queries = st.lists(
+    st.one_of(
+        query_words,
+        st.lists(query_words, min_size=2, max_size=3).map(lambda ws: '"' + " ".join(ws) + '"'),
+        query_words.map(lambda w: w + "*"),
+    ),
+    min_size=1,
+    max_size=4,
+).flatmap(lambda ts: st.sampled_from([" ".join(ts), " OR ".join(ts)]))
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullTextIndex]:
+    import datetime as dt
+
+    index = FullTextIndex(Path(tmp_path_factory.mktemp("snippets")), stemming=False)
+    bodies = ["rust rust language", "rust a b c", "memory safe rust", "2024 x1 a", "a a a"]
+    with index.writer() as writer:
+        index.add(
+            writer,
+            [
+                IndexDoc(
+                    key=f"k{i}",
+                    group="g",
+                    kind="message",
+                    user="u",
+                    session="s",
+                    text=body,
+                    timestamp=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+                )
+                for i, body in enumerate(bodies * (1 + len(bodies)))
+            ],
+        )
+        writer.commit()
+    yield index
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(st.characters(max_codepoint=127), max_size=300) | texts)
+def test_ascii_analysis_is_the_analyzers(index: FullTextIndex, text: str) -> None:
+    assert index.tokens(text) == list(build_analyzer(False).analyze(text))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=texts, query=queries)
+def test_ascii_snippets_are_tantivys(index: FullTextIndex, text: str, query: str) -> None:
+    searcher = index.searcher()
+    text_query = index.text_query(parse(query))
+    doc = tantivy.Document(text=text)
+    reference = Snippets(index, searcher, text_query, fast=False)(doc)
+    # As a keyword search's hit (which holds every term) when that is so, and as any text.
+    matched = text_query.terms is not None and all(
+        searcher.doc_freq("text", t) > 0 and t in index.tokens(text) for t in text_query.terms
+    )
+    for snippets in {
+        Snippets(index, searcher, text_query, matched),
+        Snippets(index, searcher, text_query),
+    }:
+        if text_query.highlights and text_query.terms:
+            assert snippets._terms is not None  # the Python path is the one compared
+        assert snippets(doc) == reference
+
+
+def test_the_fast_path_is_taken_and_agrees_on_a_long_text(index: FullTextIndex) -> None:
+    text = ("a b c " * 60) + "memory safe rust " + ("x " * 200) + "rust rust memory"
+    text_query = index.text_query(parse("rust memory"))
+    assert text_query.terms == ("rust", "memory")
+    searcher = index.searcher()
+    fast = Snippets(index, searcher, text_query, matched=True)
+    assert fast._terms and fast._present  # the Python path runs, weights only if needed
+    doc = tantivy.Document(text=text)
+    snippet, ranges = fast(doc)
+    assert (snippet, ranges) == Snippets(index, searcher, text_query, fast=False)(doc)
+    assert [snippet[a:b] for a, b in ranges] == ["memory", "rust"] or len(ranges) >= 2
+    assert len(snippet) <= SNIPPET_CHARS
+
+
+def test_non_ascii_text_and_prefix_phrases_use_tantivy(index: FullTextIndex) -> None:
+    searcher = index.searcher()
+    text_query = index.text_query(parse("memory-sa*"))  # a phrase ending in a prefix
+    assert text_query.terms is None and text_query.highlights
+    assert Snippets(index, searcher, text_query)._terms is None
+    doc = tantivy.Document(text="Crème sáfe rust")  # character ranges, not bytes
+    assert Snippets(index, searcher, index.text_query(parse("safe rust")))(doc)[1] == [
+        (6, 10),
+        (11, 15),
+    ]
+
+
+def test_ascii_snippet_refuses_a_window_shorter_than_a_token() -> None:
+    with pytest.raises(ValueError, match="at least 64"):
+        ascii_snippet("rust", ["rust"], 10, lambda: {"rust": 0.5})
