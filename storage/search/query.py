@@ -26,6 +26,10 @@ FIELDS = ("role", "user", "session", "kind", "source", "before", "after")
 KINDS = ("message", "document", "context")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ALNUM = re.compile(r"[^\W_]")  # a character str.isalnum() accepts (one search, not a loop)
+# Only plain words: each starts with a letter or digit and holds no quote, colon or star, so
+# no word is an exclusion, a phrase, a prefix or a field (what most typed queries are).
+_PLAIN_WORD = r'[^\W_][^\s"*:\x00-\x1f\x7f]*'
+_PLAIN = re.compile(rf"\s*{_PLAIN_WORD}(?:\s+{_PLAIN_WORD})*\s*")
 
 
 class QuerySyntaxError(StorageError, ValueError):
@@ -106,6 +110,15 @@ def parse_date(value: str, name: str, query: str, position: int) -> dt.datetime:
 
 
 def parse(query: str) -> ParsedQuery:
+    if len(query) <= MAX_QUERY_CHARS and _PLAIN.fullmatch(query):
+        words = query.split()
+        if "OR" not in words and len(words) <= MAX_CLAUSES:
+            return ParsedQuery(query, [[Term(w)] for w in words])  # as parse_full would
+    return parse_full(query)
+
+
+def parse_full(query: str) -> ParsedQuery:
+    """:func:`parse` without its shortcut for plain words (tests compare the two)."""
     if len(query) > MAX_QUERY_CHARS:
         raise QuerySyntaxError(
             query,

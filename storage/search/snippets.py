@@ -6,20 +6,18 @@ the one before it too long), each fragment scores the sum of ``1 / (1 + doc_freq
 query terms it holds, and the best fragment (the earliest on a tie) is the snippet, with every
 query term in it highlighted.
 
-For ASCII text without stemming (most chat messages) the analyzer is simple: tokens are runs
-of ASCII letters and digits, lower-cased, and those of ``TOKEN_MAX`` bytes or more are
-dropped. :func:`ascii_snippet` finds the same fragment with ``str.find`` instead of running
-the whole text through tantivy's analyzer: a hit of 600 characters costs about a fifth of the
-generator's time (tests check that both give the same snippet). Other text goes to the
-generator.
+For the commonest search, one word, in ASCII text without stemming, :func:`ascii_snippet`
+finds the same fragment with ``str.find``: tokens are then runs of ASCII letters and digits,
+lower-cased, those of ``TOKEN_MAX`` bytes or more dropped, and with a single term the best
+fragment is the one holding it most often. That costs about half the generator's time on a
+600-character message, which runs the whole text through tantivy's analyzer (tests check that
+both give the same snippets). Other searches go to the generator.
 """
 
 from __future__ import annotations
 
 import re
 import string
-import struct
-from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import tantivy
@@ -30,7 +28,6 @@ SNIPPET_CHARS = 240
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _RUN = re.compile(r"[A-Za-z0-9]*")
-_F32 = struct.Struct("f")
 _ALNUM_CHARS = string.ascii_letters + string.digits
 _ALNUM = frozenset(_ALNUM_CHARS)
 _NOT_ALNUM = "".join(chr(c) for c in range(128) if chr(c) not in _ALNUM)
@@ -38,97 +35,50 @@ _NOT_ALNUM = "".join(chr(c) for c in range(128) if chr(c) not in _ALNUM)
 Snippet = tuple[str, list[tuple[int, int]]]
 
 
-def f32(value: float) -> float:
-    """``value`` rounded to the nearest float32, as tantivy computes scores."""
-    result: float = _F32.unpack(_F32.pack(value))[0]
-    return result
-
-
-def term_scores(searcher: Any, field: str, terms: Iterable[str]) -> dict[str, float]:
-    """Each term's weight in a fragment's score, as tantivy's generator weighs it: the
-    float32 ``1 / (1 + doc_freq)``; terms no document holds are left out."""
-    scores = {}
-    for term in terms:
-        freq = int(searcher.doc_freq(field, term))
-        if freq > 0:
-            scores[term] = f32(1.0 / f32(1.0 + f32(freq)))
-    return scores
-
-
-def ascii_snippet(
-    text: str,
-    terms: Iterable[str],
-    max_chars: int,
-    weights: Callable[[], Mapping[str, float]],
-    present: bool = False,
-) -> Snippet | None:
-    """The best fragment of ASCII ``text`` for the lower-case ASCII ``terms``, with the
-    ranges of the terms in it; None when no term occurs in it as a whole token.
-    ``weights()``: the terms' :func:`term_scores`. ``present``: every term is in the index
-    (the text matched them all), so ``weights()`` is asked for only when fragments compete;
-    otherwise terms no document holds are not highlighted, as tantivy does."""
+def ascii_snippet(text: str, term: str, max_chars: int) -> Snippet | None:
+    """The best fragment of ASCII ``text`` for one lower-case ASCII ``term`` (which some
+    indexed document holds), with the term's ranges in it; None when the term does not occur
+    in the text as a whole token."""
     if max_chars < TOKEN_MAX:
         raise ValueError(f"max_chars must be at least {TOKEN_MAX}, not {max_chars}")
-    if not present:
-        terms = weights().keys()
     lower = text.lower()
     n = len(text)
-    found: list[tuple[int, int, str]] = []
-    for term in terms:
-        size = len(term)
-        i = lower.find(term)
-        while i >= 0:
-            j = i + size
-            if (i == 0 or not lower[i - 1].isalnum()) and (j == n or not lower[j].isalnum()):
-                found.append((i, j, term))
-                i = lower.find(term, j)
-            else:
-                i = lower.find(term, i + 1)
+    size = len(term)
+    found: list[int] = []  # where the term starts, in order
+    i = lower.find(term)
+    while i >= 0:
+        j = i + size
+        if (i == 0 or lower[i - 1] not in _ALNUM) and (j == n or lower[j] not in _ALNUM):
+            found.append(i)
+            i = lower.find(term, j)
+        else:
+            i = lower.find(term, i + 1)
     if not found:
         return None
-    found.sort()
-    if found[-1][1] <= max_chars:  # all in the first fragment: it is the only one
+    if found[-1] + size <= max_chars:  # all in the first fragment: it is the only one
         start, end, first, last = 0, _next_fragment(text, n, max_chars), 0, len(found)
     else:
-        start, end, first, last = _best_fragment(text, found, max_chars, weights())
+        start, end, first, last = _best_fragment(text, found, max_chars)
     stop = _last_token_end(text, start, end)
-    return text[start:stop], [(a - start, b - start) for a, b, _ in found[first:last]]
+    return text[start:stop], [(a - start, a - start + size) for a in found[first:last]]
 
 
-def _best_fragment(
-    text: str, found: list[tuple[int, int, str]], max_chars: int, scores: Mapping[str, float]
-) -> tuple[int, int, int, int]:
-    """The fragments in turn (each from where the last one ended), scored by the terms in
-    them: the best one's start and end, and its slice of ``found``."""
+def _best_fragment(text: str, found: list[int], max_chars: int) -> tuple[int, int, int, int]:
+    """The fragments in turn, each from where the last one ended: the start and end of the
+    one holding the term most often (the earliest of those), and its slice of ``found``."""
     n = len(text)
-    fragments = []  # (score, start, end, first, last) of those holding a term
+    best = (0, 0, 0, 0, 0)  # count, start, end, first, last
     start = k = 0
     count = len(found)
     while k < count:
         end = _next_fragment(text, n, start + max_chars)
         first = k
-        score = 0.0
-        while k < count and found[k][0] < end:
-            score += scores.get(found[k][2], 0.0)
+        while k < count and found[k] < end:
             k += 1
-        if score > 0.0:
-            fragments.append((score, start, end, first, k))
+        if k - first > best[0]:
+            best = (k - first, start, end, first, k)
         start = end
-    if not fragments:
-        return 0, 0, 0, 0  # no term is in the index: tantivy gives an empty fragment
-    top = max(f[0] for f in fragments)
-    close = [f for f in fragments if f[0] >= top * (1 - 1e-4)]
-    if len(close) > 1:
-        # Sums this close may order differently in float32, as tantivy adds: add that way.
-        exact = []
-        for f in close:
-            total = 0.0
-            for _a, _b, term in found[f[3] : f[4]]:
-                total = f32(total + scores.get(term, 0.0))
-            exact.append(total)
-        close = [close[exact.index(max(exact))]]  # the earliest of the best
-    _score, start, end, first, last = close[0]
-    return start, end, first, last
+    return best[1:]
 
 
 def _next_fragment(text: str, n: int, limit: int) -> int:
@@ -184,24 +134,25 @@ class Snippets:
         self._fulltext = fulltext
         self._searcher = searcher
         self._query = text.query() if text.highlights else None
-        self._terms: tuple[str, ...] | None = None  # None: tantivy's generator
-        if fast and self._query is not None and text.terms is not None and not fulltext.stemming:
-            self._terms = text.terms
-        self._present = matched and text.required
-        self._scores: dict[str, float] | None = None
+        self._term: str | None = None  # the one term ascii_snippet looks for
+        if (
+            fast
+            and self._query is not None
+            and text.terms is not None
+            and len(text.terms) == 1
+            and not fulltext.stemming
+            # tantivy highlights only terms some document holds: a hit of a keyword search
+            # holds its terms; others may not.
+            and ((matched and text.required) or searcher.doc_freq("text", text.terms[0]) > 0)
+        ):
+            self._term = text.terms[0]
         self._generator: Any = None
-
-    def _weights(self) -> dict[str, float]:
-        if self._scores is None:
-            assert self._terms is not None
-            self._scores = term_scores(self._searcher, "text", self._terms)
-        return self._scores
 
     def __call__(self, doc: Any) -> Snippet:
         text: str = doc.get_first("text") or ""
         if self._query is not None:
-            if self._terms is not None and text.isascii():
-                made = ascii_snippet(text, self._terms, SNIPPET_CHARS, self._weights, self._present)
+            if self._term is not None and text.isascii():
+                made = ascii_snippet(text, self._term, SNIPPET_CHARS)
             else:
                 made = self._tantivy(doc)
             if made is not None:

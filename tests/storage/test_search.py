@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from storage import Archive, Message, SituationalContext
-from storage.search.fulltext import FullTextIndex, IndexDoc
+from storage.search.fulltext import DOCSTORE_BLOCK, FullTextIndex, IndexDoc
 from storage.search.query import QuerySyntaxError
 from storage.search.results import Hit, make_hit
 
@@ -384,3 +384,26 @@ async def test_an_index_of_an_older_format_is_rebuilt(
     assert "the index on disk has format version 1" in caplog.text
     assert [h.to_dict() for h in after.hits] == [h.to_dict() for h in before.hits]
     assert orjson.loads(state_path.read_bytes())["version"] != 1
+
+
+async def test_the_keyword_index_keeps_its_small_document_store_blocks(tmp_path: Path) -> None:
+    """A new index stores documents in 4 KiB blocks (reading a hit decompresses one block),
+    a setting tantivy keeps in meta.json: it must survive commits and reopening."""
+
+    def block_size() -> int:
+        meta = orjson.loads((tmp_path / "meta.json").read_bytes())
+        return int(meta["index_settings"]["docstore_blocksize"])
+
+    index = FullTextIndex(tmp_path, False)
+    assert block_size() == DOCSTORE_BLOCK == 4096
+    for batch in range(2):
+        with index.writer() as writer:
+            index.add(writer, [
+                IndexDoc(key=f"k{batch}-{n}", group=f"g{batch}", kind="message", user="u",
+                         session="s", text=f"word{n} " * 50, timestamp=T0)
+                for n in range(200)
+            ])
+            writer.commit()
+        assert block_size() == DOCSTORE_BLOCK
+    reopened = FullTextIndex(tmp_path, False)
+    assert reopened.num_docs() == 400 and block_size() == DOCSTORE_BLOCK
