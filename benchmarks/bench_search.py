@@ -47,18 +47,20 @@ Keyword search, three engines over the same messages:
   ``ORDER BY bm25(...) LIMIT 10`` (no hit count: that would need a second query), no prefix
   index (the default).
 
-Both baselines build from the same ``messages.jsonl`` files (read with orjson, no models), in one
-writer commit / one transaction. Every search of every engine runs in one
-``asyncio.to_thread`` call, as the GUI must. Query classes, 50 queries each (20 with --quick),
-drawn from the corpus so that each matches something: a common word (Zipf rank 1-50), a rare
-word (the rarest word of a random message), 2-3 words AND, 2-3 words OR, a 2-3 word phrase
-(adjacent words of a message), a 3-letter prefix, a 5-word natural-language query (words of one
-message, all required, as typed into our search box) and the same 5 words OR'ed (what the
-keyword leg of a hybrid search runs). Each query is run once to warm up, then 3 timed passes for
-tantivy and ours and one for FTS5, which stops early (after at least 10 queries) when a class
-costs it more than its time budget. Before timing, our hit count must equal raw tantivy's for
-every query, and FTS5 must find as many as raw tantivy for the
-first five of every class, or the run stops.
+Both baselines build from the same ``messages.jsonl`` files (read with orjson, no models), in
+one writer commit / one transaction. Before each build the page cache's dirty pages are written
+back (``os.sync``): otherwise the first build (ours) pays for writing back the archive just
+written (at 1,000,000 messages that moved our build between 27 and 43 s). Every search of every
+engine runs in one ``asyncio.to_thread`` call, as the GUI must. Query classes, 50 queries each
+(20 with --quick), drawn from the corpus so that each matches something: a common word (Zipf
+rank 1-50), a rare word (the rarest word of a random message), 2-3 words AND, 2-3 words OR, a
+2-3 word phrase (adjacent words of a message), a 3-letter prefix, a 5-word natural-language
+query (words of one message, all required, as typed into our search box) and the same 5 words
+OR'ed (what the keyword leg of a hybrid search runs). Each query is run once to warm up, then 3
+timed passes for tantivy and ours and one for FTS5, which stops early (after at least 10
+queries) when a class costs it more than its time budget. Before timing, our hit count must
+equal raw tantivy's for every query, and FTS5 must find as many as raw tantivy for the first
+five of every class, or the run stops.
 
 Vector search: every message is embedded with the packaged model2vec embedder (throughput is
 reported); one :class:`storage.search.vectors.VectorIndex` segment is written from those vectors
@@ -442,6 +444,13 @@ def make_queries(corpus: Corpus, per_class: int, seed: int) -> dict[str, list[Qu
 # --------------------------------------------------------------------------- baselines
 
 
+def settle() -> None:
+    """Before a timed build: dirty pages written back (the archive files just written, the
+    last build's index) and garbage collected, so no build pays for the one before it."""
+    os.sync()
+    gc.collect()
+
+
 def plain_analyzer() -> Any:
     """The same chain as storage.search.fulltext (without stemming), built independently."""
     return (
@@ -661,7 +670,7 @@ class Bench:
         builds: dict[str, dict[str, float]] = {}
 
         log.info("building our keyword index (refresh_index, vectors off)")
-        gc.collect()
+        settle()
         seconds, report = await timed(self.archive.refresh_index)
         expect(report.documents_added == self.n, f"we indexed {report.documents_added} docs")
         ours_dir = self.root / ".index" / "fulltext"
@@ -670,7 +679,7 @@ class Bench:
 
         log.info("building raw tantivy")
         self.raw = RawTantivy(self.workdir / "raw-tantivy")
-        gc.collect()
+        settle()
         seconds, count = await timed(lambda: asyncio.to_thread(self.raw.build, self.root))
         expect(count == self.n, f"raw tantivy indexed {count} docs")
         builds["raw"] = {"seconds": seconds, "mb": dir_size(self.workdir / "raw-tantivy") / 1e6}
@@ -679,7 +688,7 @@ class Bench:
         log.info("building raw tantivy with 4 KiB store blocks")
         folder = self.workdir / "raw-tantivy-4k"
         self.raw4k = RawTantivy(folder, STORE_BLOCK)
-        gc.collect()
+        settle()
         seconds, count = await timed(lambda: asyncio.to_thread(self.raw4k.build, self.root))
         expect(count == self.n, f"raw tantivy (4 KiB) indexed {count} docs")
         builds["raw_4k"] = {"seconds": seconds, "mb": dir_size(folder) / 1e6}
@@ -687,7 +696,7 @@ class Bench:
 
         log.info("building SQLite FTS5")
         self.fts = Fts5(self.workdir / "fts5.db")
-        gc.collect()
+        settle()
         seconds, count = await timed(lambda: asyncio.to_thread(self.fts.build, self.root))
         expect(count == self.n, f"FTS5 indexed {count} docs")
         builds["fts"] = {
@@ -971,7 +980,7 @@ class Bench:
         shutil.rmtree(self.root / ".index")
         archive = await Archive.open(self.root)
         log.info("refresh_index with vectors on (what a user waits for)")
-        gc.collect()
+        settle()
         seconds, report = await timed(archive.refresh_index)
         log.info("   %.1f s: %s", seconds, report.to_dict())
         texts = [" ".join(q.words) for q in self.queries["nl5"]][:API_QUERIES]
