@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,20 @@ def make_documents(folder: Path, count: int) -> Path:
     return folder
 
 
+def ingest_then(
+    tmp_path: Path, seen: Recorder, action: Callable[[], None]
+) -> tuple[Path, asyncio.Task[None]]:
+    """150 documents to ingest, and a task that runs ``action`` once the worker reports its
+    first progress (await it after the ingest)."""
+    folder = make_documents(tmp_path / "notes", 150)
+
+    async def after_first_progress() -> None:
+        await asyncio.to_thread(seen.first_progress.wait, 120)
+        action()
+
+    return folder, asyncio.create_task(after_first_progress())
+
+
 async def ingest_in_worker(
     archive: Archive, folder: Path, control: JobControl | None = None
 ) -> Any:
@@ -141,14 +156,8 @@ async def ingest_in_worker(
 async def test_cancel_stops_the_worker_and_keeps_what_it_finished(
     hashing_archive: Archive, tmp_path: Path
 ) -> None:
-    folder = make_documents(tmp_path / "notes", 150)
     seen = Recorder("ingest")
-
-    async def cancel_after_first_progress() -> None:
-        await asyncio.to_thread(seen.first_progress.wait, 120)
-        seen.control.cancel()
-
-    canceller = asyncio.create_task(cancel_after_first_progress())
+    folder, canceller = ingest_then(tmp_path, seen, seen.control.cancel)
     with pytest.raises(IngestCancelled) as caught:
         await ingest_in_worker(hashing_archive, folder, seen.control)
     await canceller
@@ -163,15 +172,12 @@ async def test_cancel_stops_the_worker_and_keeps_what_it_finished(
 async def test_a_killed_worker_is_an_error_and_the_archive_stays_valid(
     hashing_archive: Archive, tmp_path: Path
 ) -> None:
-    folder = make_documents(tmp_path / "notes", 150)
-    seen = Recorder("ingest")
-
-    async def kill_after_first_progress() -> None:
-        await asyncio.to_thread(seen.first_progress.wait, 120)
+    def kill() -> None:
         for pid in worker_pids():
             os.kill(pid, signal.SIGKILL)
 
-    killer = asyncio.create_task(kill_after_first_progress())
+    seen = Recorder("ingest")
+    folder, killer = ingest_then(tmp_path, seen, kill)
     with pytest.raises(WorkerFailed, match="stopped without a result"):
         await ingest_in_worker(hashing_archive, folder, seen.control)
     await killer
