@@ -60,6 +60,14 @@ def _sig(path: str | Path) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _text_bytes(source: Source) -> int:
+    """About how many bytes of text indexing ``source`` reads (to size the writer's memory):
+    its files' sizes, a compressed log's four times over."""
+    if source.kind != "messages":
+        return int(source.sig[1])
+    return sum(int(size) * (4 if name.endswith(".zst") else 1) for name, _i, size, _m in source.sig)
+
+
 def _head(path: Path, length: int) -> str:
     with open(path, "rb") as fh:
         return hashlib.sha1(fh.read(min(length, HEAD_BYTES))).hexdigest()
@@ -386,7 +394,7 @@ class Indexer:
         dropped: list[str] = list(removed)
         pending = _Batch()
         try:
-            with self.fulltext.writer() as writer:
+            with self.fulltext.writer(sum(map(_text_bytes, work))) as writer:
                 for key in removed:
                     self._drop(writer, key)
                     report.sources_removed += 1

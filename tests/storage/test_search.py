@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import random
 import shutil
+import string
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -407,3 +409,44 @@ async def test_the_keyword_index_keeps_its_small_document_store_blocks(tmp_path:
         assert block_size() == DOCSTORE_BLOCK
     reopened = FullTextIndex(tmp_path, False)
     assert reopened.num_docs() == 400 and block_size() == DOCSTORE_BLOCK
+
+
+async def test_a_build_is_one_segment_when_memory_allows(
+        archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer gets memory for the text it will index, so a build is one tantivy segment
+    (each segment is one more term lookup per search). With the least memory the same build
+    makes several: the test sees the difference."""
+    from storage.search import fulltext
+
+    rng = random.Random(7)
+    vocabulary = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9)))
+                  for _ in range(20_000)]
+    await archive.create_user("ada")
+    for s in range(2):
+        session = await archive.create_session("ada", f"Long talk {s}")
+        await archive.add_messages("ada", session.session_id, [
+            msg(f"m{s}-{n}", "user", " ".join(rng.choices(vocabulary, k=1_000)))
+            for n in range(1_000)
+        ])
+    engine = archive._search_engine()
+
+    def segments() -> int:
+        return int(engine.indexer.fulltext.searcher().num_segments)  # type: ignore[union-attr]
+
+    monkeypatch.setattr(fulltext, "WRITER_HEAP", 15_000_000)  # tantivy's least
+    monkeypatch.setattr(fulltext, "HEAP_PER_TEXT_BYTE", 0.0)
+    await archive.reindex()
+    assert segments() > 1
+    monkeypatch.undo()
+    monkeypatch.setattr(fulltext, "WRITER_HEAP", 15_000_000)
+    await archive.reindex()
+    assert segments() == 1
+    assert (await archive.search(vocabulary[0], "keyword")).total > 0
+
+
+async def test_writer_memory_is_bounded() -> None:
+    from storage.search.fulltext import WRITER_HEAP, WRITER_HEAP_MAX, writer_heap
+
+    assert writer_heap(0) == writer_heap(1_000) == WRITER_HEAP
+    assert writer_heap(200_000_000) == 400_000_000
+    assert WRITER_HEAP <= writer_heap(10**12) <= WRITER_HEAP_MAX
