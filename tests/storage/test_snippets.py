@@ -1,8 +1,10 @@
-"""Snippets made in Python for ASCII text must be exactly what tantivy's generator makes, and
-the ASCII analysis must be exactly tantivy's analyzer."""
+"""Snippets: a window of the hit's text around the query's rarest word, on whole words, with
+every query word in it highlighted; checked against an independent tokenization of the text.
+The ASCII analysis must be exactly tantivy's analyzer."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,14 @@ from hypothesis import strategies as st
 
 from storage.search.fulltext import FullTextIndex, IndexDoc, build_analyzer
 from storage.search.query import parse
-from storage.search.snippets import SNIPPET_CHARS, Snippets, ascii_snippet
+from storage.search.snippets import (
+    ELLIPSIS,
+    SNIPPET_CHARS,
+    Snippets,
+    best_window,
+    needles,
+    window_snippet,
+)
 
 # Words with different document frequencies in the index below, and some it does not hold.
 VOCAB = ["rust", "Language", "a", "b", "c", "x1", "2024", "memory", "safe", "Rusty", "zz"]
@@ -74,71 +83,126 @@ def test_ascii_analysis_is_the_analyzers(index: FullTextIndex, text: str) -> Non
     assert index.tokens(text) == list(build_analyzer(False).analyze(text))
 
 
+def reference_words(text: str) -> list[tuple[int, int, str]]:
+    """The text's words as tantivy's analyzer makes them, with where they are."""
+    return [(m.start(), m.end(), m.group().lower()) for m in re.finditer("[A-Za-z0-9]+", text)]
+
+
+def is_alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
 @settings(max_examples=2500, deadline=None)
+@given(
+    text=texts,
+    terms=st.lists(st.sampled_from([w.lower() for w in VOCAB] + ["the", "of", "nope"]),
+                   min_size=1, max_size=5, unique=True),
+    max_chars=st.sampled_from([64, 100, SNIPPET_CHARS]),
+)
+def test_the_window_holds_the_rarest_word_on_whole_words(
+    text: str, terms: list[str], max_chars: int
+) -> None:
+    words = reference_words(text)
+    present = [t for t in terms if any(w == t for _a, _b, w in words)]
+    found = best_window(text, needles(terms), max_chars)
+    if not present:
+        assert found is None and window_snippet(text, needles(terms), max_chars) is None
+        return
+    assert found is not None
+    start, end, ranges = found
+    n = len(text)
+    assert 0 <= start <= end <= n and end - start <= max_chars
+    if n <= max_chars:
+        assert (start, end) == (0, n)
+    else:  # no more cut off than a word at either end (the longest here: 64 characters)
+        assert end - start >= max_chars - 2 * (len(LONG) + 2)
+    assert start == 0 or (not is_alnum(text[start - 1]) and is_alnum(text[start]))
+    assert end == n or not (is_alnum(text[end - 1]) and is_alnum(text[end]))
+    inside = [(a - start, b - start) for a, b, w in words
+              if w in present and start <= a and b <= end]
+    assert ranges == inside  # every query word in the window, and nothing else
+    rarest = present[0]
+    assert any(text[start + a: start + b].lower() == rarest for a, b in ranges)
+    snippet, marked = window_snippet(text, needles(terms), max_chars)  # type: ignore[misc]
+    assert [snippet[a:b].lower() for a, b in marked] == [
+        text[start + a: start + b].lower() for a, b in ranges
+    ]
+    body = snippet.removeprefix(ELLIPSIS).removesuffix(ELLIPSIS)
+    assert body.strip() and body in text
+    assert snippet.startswith(ELLIPSIS) == any(is_alnum(c) for c in text[:start])
+    assert snippet.endswith(ELLIPSIS) == any(c.isalnum() for c in text[end:])
+
+
+@settings(max_examples=600, deadline=None)
 @given(text=texts, query=st.one_of(query_words, query_words.map(str.upper), queries))
-def test_snippets_are_tantivys(index: FullTextIndex, text: str, query: str) -> None:
+def test_a_searchs_snippets_mark_the_indexed_words_it_holds(
+    index: FullTextIndex, text: str, query: str
+) -> None:
     searcher = index.searcher()
     text_query = index.text_query(parse(query))
     doc = tantivy.Document(text=text)
-    reference = Snippets(index, searcher, text_query, fast=False)(doc)
+    made = Snippets(index, searcher, text_query)(doc)
     terms = text_query.terms
-    # As a keyword search's hit when it would be one (it holds every term, each indexed).
-    matched = bool(terms) and all(
-        searcher.doc_freq("text", t) > 0 and t in index.tokens(text) for t in terms or ()
-    )
-    for snippets in (
-        Snippets(index, searcher, text_query, matched),
-        Snippets(index, searcher, text_query),
-    ):
-        assert (snippets._terms is not None) == (terms is not None and text_query.highlights)
-        assert snippets(doc) == reference
-        if snippets._terms is not None:  # the Python path itself, whatever the text's density
-            made = ascii_snippet(text, snippets._terms, SNIPPET_CHARS, snippets._weights)
-            assert (made or head(text)) == reference
+    if terms is None:  # a phrase ending in a prefix: tantivy's generator decides
+        return
+    indexed = [t for t in terms if searcher.doc_freq("text", t) > 0]
+    held = {w for _a, _b, w in reference_words(text)} & set(indexed)
+    snippet, ranges = made
+    if not held:
+        assert made == head(text)
+        return
+    assert ranges and {snippet[a:b].lower() for a, b in ranges} <= held
+    if set(indexed) == set(terms) == held:  # as a keyword search's hit: every term in it
+        assert Snippets(index, searcher, text_query, matched=True)(doc) == made
 
 
-def test_one_word_in_a_long_text_takes_the_fragment_holding_it_most(
-    index: FullTextIndex,
-) -> None:
-    text = ("a b c " * 60) + "memory safe rust " + ("x " * 200) + "rust, Rust and RUST memory"
-    text_query = index.text_query(parse("rust"))
-    searcher = index.searcher()
-    fast = Snippets(index, searcher, text_query, matched=True)
-    assert fast._terms == ("rust",) and fast._scores is None  # no weights looked up
-    doc = tantivy.Document(text=text)
-    snippet, ranges = fast(doc)
-    assert (snippet, ranges) == Snippets(index, searcher, text_query, fast=False)(doc)
-    assert [snippet[a:b] for a, b in ranges] == ["rust", "Rust", "RUST"]  # the last three
-    assert len(snippet) <= SNIPPET_CHARS and fast._scores is None
+def test_the_window_holding_most_words_wins(index: FullTextIndex) -> None:
+    """ "memory" is in fewer documents than "rust": the window is set around it, and around
+    its second occurrence, which has "rust" beside it."""
+    text = "memory " + ("x " * 200) + "memory safe, rust " + ("y " * 200)
+    text_query = index.text_query(parse("rust memory"))
+    snippets = Snippets(index, index.searcher(), text_query, matched=True)
+    assert snippets.terms == ("memory", "rust")
+    snippet, ranges = snippets(tantivy.Document(text=text))
+    assert [snippet[a:b] for a, b in ranges] == ["memory", "rust"]
+    assert snippet.startswith("…x x") and snippet.endswith("y y…")
+    assert snippet.index("memory") < len(snippet) // 2  # context on both sides
+    assert len(snippet) <= SNIPPET_CHARS + 2
 
 
-def test_competing_fragments_are_weighed_as_tantivy_weighs_them(index: FullTextIndex) -> None:
-    """ "memory" is in fewer documents than "rust", so it weighs more: the fragment with one
-    "memory" beats the one with one "rust"."""
-    text = "rust " + ("x " * 200) + "memory"
-    text_query = index.text_query(parse("rust OR memory"))
-    searcher = index.searcher()
-    fast = Snippets(index, searcher, text_query)
-    doc = tantivy.Document(text=text)
-    snippet, ranges = fast(doc)
-    assert fast._scores is not None and fast._scores["memory"] > fast._scores["rust"]
-    assert (snippet, ranges) == Snippets(index, searcher, text_query, fast=False)(doc)
-    assert [snippet[a:b] for a, b in ranges] == ["memory"]
+def test_a_text_that_fits_is_shown_whole(index: FullTextIndex) -> None:
+    snippets = Snippets(index, index.searcher(), index.text_query(parse("rust")), matched=True)
+    assert snippets.terms == ("rust",)
+    text = "  Is Rust memory-safe?! "
+    assert snippets(tantivy.Document(text=text)) == ("  Is Rust memory-safe?!", [(5, 9)])
+    # Only punctuation after the window: put back, not elided.
+    long = "word " * 60 + "rust?!"
+    snippet, ranges = snippets(tantivy.Document(text=long))
+    assert snippet.startswith("…") and snippet.endswith("rust?!")
+    assert [snippet[a:b] for a, b in ranges] == ["rust"]
 
 
 def test_non_ascii_text_prefix_phrases_and_absent_terms(index: FullTextIndex) -> None:
     searcher = index.searcher()
     prefix_phrase = index.text_query(parse("memory-sa*"))  # tantivy expands the prefix
-    assert Snippets(index, searcher, prefix_phrase)._terms is None
+    assert Snippets(index, searcher, prefix_phrase).terms is None
     doc = tantivy.Document(text="Crème sáfe rust")  # character ranges, not bytes
     assert Snippets(index, searcher, index.text_query(parse("safe")))(doc)[1] == [(6, 10)]
-    # A term no document holds is not highlighted (tantivy's rule), even when the text has it.
+    # The generator's fragment of a long text is elided as a window is.
+    long = "Crème " * 80 + "safe " + "brûlée " * 80
+    snippet, ranges = Snippets(index, searcher, index.text_query(parse("safe")))(
+        tantivy.Document(text=long))
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert [snippet[a:b] for a, b in ranges] == ["safe"]
+    # A term no document holds is not highlighted, even when the text has it.
     doc = tantivy.Document(text="missing piece of rust")
     snippets = Snippets(index, searcher, index.text_query(parse("missing OR rust")))
-    assert snippets._terms == ("rust",)
+    assert snippets.terms == ("rust",)
     assert snippets(doc) == ("missing piece of rust", [(17, 21)])
 
 
-def test_ascii_snippet_refuses_a_window_shorter_than_a_token() -> None:
-    with pytest.raises(ValueError, match="at least 64"):
-        ascii_snippet("rust", ["rust"], 10, dict)
+def test_a_hit_without_the_words_shows_its_start(index: FullTextIndex) -> None:
+    snippets = Snippets(index, index.searcher(), index.text_query(parse("rust")))
+    assert snippets(tantivy.Document(text="nothing here")) == ("nothing here", [])
+    long = "nothing " * 40
+    assert snippets(tantivy.Document(text=long)) == (long[:SNIPPET_CHARS] + "…", [])
