@@ -61,8 +61,9 @@ def _sig(path: str | Path) -> list[int] | None:
 
 
 def _text_bytes(source: Source) -> int:
-    """About how many bytes of text indexing ``source`` reads (to size the writer's memory):
-    its files' sizes, a compressed log's four times over."""
+    """At most about how many bytes of text indexing ``source`` reads, to size the writer's
+    memory: its files' sizes (a refresh of a log's new tail reads less), a compressed log's
+    four times over."""
     if source.kind != "messages":
         return int(source.sig[1])
     return sum(int(size) * (4 if name.endswith(".zst") else 1) for name, _i, size, _m in source.sig)
