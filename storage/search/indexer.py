@@ -47,7 +47,9 @@ from storage.search.vectors import EmbedderInfo, VectorIndex
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 2  # 2: the keyword index stores a packed hit field, not fifteen fields
+# 2: the keyword index stores a packed hit field, not fifteen fields; 3: the hit field is
+# text and the timestamp an integer fast field (documents made three times faster)
+STATE_VERSION = 3
 HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
 EMBED_BATCH = 2048
 

@@ -444,6 +444,22 @@ async def test_a_build_is_one_segment_when_memory_allows(
     assert (await archive.search(vocabulary[0], "keyword")).total > 0
 
 
+async def test_the_hit_field_is_stored_not_searched(corpus: tuple[Archive, str, str]) -> None:
+    """Everything a hit names is stored in one text field whose analyzer makes no terms: the
+    term dictionary stays the size of what is searched. Dates filter on integer microseconds."""
+    archive, _cooking, _travel = corpus
+    found = await archive.search("oven", "keyword")
+    assert [h.message_id for h in found.hits] == ["c2"]
+    assert found.hits[0].timestamp == T0 + dt.timedelta(days=1)
+    searcher = archive._search_engine().indexer.fulltext.searcher()  # type: ignore[union-attr]
+    assert searcher.terms_with_prefix("hit", "") == []
+    assert searcher.terms_with_prefix("key", "")  # a raw-token field has terms
+    day = (T0 + dt.timedelta(days=1)).date().isoformat()
+    assert ids(await archive.search(f"kind:message before:{day}", "keyword")) == ["c1"]
+    later = await archive.search(f"kind:message after:{day}", "keyword", limit=50)
+    assert sorted(ids(later)) == ["c2", "c3", "c4", "t1", "t2", "t3"]  # type: ignore[type-var]
+
+
 async def test_writer_memory_is_bounded() -> None:
     from storage.search.fulltext import WRITER_HEAP, WRITER_HEAP_MAX, writer_heap
 
