@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Generic, Protocol, TypeVar
+from typing import IO, Generic, NamedTuple, Protocol, TypeVar
 
 import orjson
 import zstandard
@@ -54,8 +54,10 @@ class LineProblem:
     torn: bool = False
 
 
-@dataclass(frozen=True)
-class RawLine:
+class RawLine(NamedTuple):
+    """One line of a log as read (a named tuple: one is made per line, in a third of a frozen
+    dataclass's time)."""
+
     data: bytes
     terminated: bool
     offset: int  # byte offset of the line's start in the (uncompressed) stream

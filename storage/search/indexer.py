@@ -470,7 +470,8 @@ class Indexer:
         for start in range(0, len(docs), 5000):
             self.fulltext.add(writer, docs[start : start + 5000])
             control.check()
-        pending.extend(docs)
+        if self.vectors is not None:
+            pending.extend(docs)
         entry["docs_added"] = len(docs)
         entry["docs"] = kept + len(docs)
         return entry
