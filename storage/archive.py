@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from storage.personas import PersonasMixin
 from storage.search.api import SearchMixin
 from storage.sessions import SessionsMixin
 from storage.settings import Settings, resolve_settings
+from storage.threads import run_blocking
 from storage.users import UsersMixin
 
 if TYPE_CHECKING:
@@ -71,9 +71,7 @@ class Archive(
         new archive. Settings come from ``settings`` if given, else from defaults <
         archive.json < environment < ``overrides``.
         """
-        return await asyncio.to_thread(
-            cls._open_sync, Path(path), create, settings, environ, overrides
-        )
+        return await run_blocking(cls._open_sync, Path(path), create, settings, environ, overrides)
 
     @classmethod
     def _open_sync(

@@ -7,7 +7,6 @@ the disk and each operation has exactly one body.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 from collections.abc import Callable, Coroutine
@@ -21,6 +20,7 @@ from storage.layout import Layout
 from storage.locks import Locks
 from storage.models import Session, UserProfile
 from storage.settings import Settings
+from storage.threads import run_blocking
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -34,7 +34,7 @@ def threaded(
 
     @functools.wraps(fn)
     async def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(fn, self, *args, **kwargs)
+        return await run_blocking(fn, self, *args, **kwargs)
 
     wrapper.sync = fn  # type: ignore[attr-defined]  # for other blocking code paths
     return cast(Callable[Concatenate[S, P], Coroutine[Any, Any, T]], wrapper)

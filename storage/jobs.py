@@ -1,6 +1,6 @@
 """Bulk work as jobs: progress reports and cooperative cancellation.
 
-A job is a blocking function run off the event loop (``asyncio.to_thread``) that takes a
+A job is a blocking function run off the event loop (``storage.threads.run_blocking``) that takes a
 :class:`JobControl`. It calls ``control.step(...)`` as it goes; the control forwards progress to
 the caller's callback (from the worker thread: GUI callers hop back to their loop) and raises
 :class:`JobCancelled` at the next step once ``cancel()`` was called. Jobs write in units that are

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import errno
 import heapq
@@ -24,6 +23,7 @@ from storage.ids import new_id, validate_session_id
 from storage.jsonl import JsonlLog
 from storage.layout import LEGACY_PERSONA_SUFFIX, MESSAGES, SESSION_JSON
 from storage.models import Message, PanelMessage, Session, SessionType, utcnow
+from storage.threads import run_blocking
 
 log = logging.getLogger(__name__)
 
@@ -404,20 +404,20 @@ class SessionsMixin(ArchiveBase):
         self, user_id: str, session_id: str, *, reverse: bool = False, batch_size: int = ITER_BATCH
     ) -> AsyncIterator[Message]:
         """Stream a session's messages forward (or newest first) in constant memory."""
-        session = await asyncio.to_thread(self._read_session, user_id, session_id)
+        session = await run_blocking(self._read_session, user_id, session_id)
         records: Iterator[Message] = self._log(session).iter(reverse)
 
         def take() -> list[Message]:
             return [m for _, m in zip(range(batch_size), records, strict=False)]
 
         try:
-            while batch := await asyncio.to_thread(take):
+            while batch := await run_blocking(take):
                 for message in batch:
                     yield message
         finally:
             close = getattr(records, "close", None)
             if close is not None:
-                await asyncio.to_thread(close)
+                await run_blocking(close)
 
     @threaded
     def get_message(self, user_id: str, session_id: str, message_id: str) -> Message:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from storage.errors import StorageError
 from storage.events import Change
 from storage.jobs import JobCancelled, JobControl
+from storage.threads import run_blocking
 
 if TYPE_CHECKING:
     from storage.archive import Archive
@@ -115,7 +116,7 @@ async def run_in_worker(
     control = _checked(job, control)
     request = (str(root), job, kwargs, settings)
     try:
-        return await asyncio.to_thread(_run, request, control, on_changes)
+        return await run_blocking(_run, request, control, on_changes)
     except asyncio.CancelledError:
         control.cancel()  # the helper thread sees it, stops the worker and reaps it
         raise

@@ -9,7 +9,6 @@ work with nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -45,6 +44,7 @@ from storage.importers.writer import write_conversation, write_persona
 from storage.jobs import JobCancelled, JobControl, control_or_default
 from storage.layout import IMPORTS
 from storage.models import utcnow
+from storage.threads import run_blocking
 
 if TYPE_CHECKING:
     from storage.archive import Archive
@@ -175,9 +175,7 @@ async def import_archive(
     dry_run: bool = False,
 ) -> ImportReport:
     """:func:`import_path` as a job off the event loop."""
-    return await asyncio.to_thread(
-        import_path, archive, path, user_id, control=control, dry_run=dry_run
-    )
+    return await run_blocking(import_path, archive, path, user_id, control=control, dry_run=dry_run)
 
 
 def export_format(path: str | os.PathLike[str]) -> str | None:
@@ -198,7 +196,7 @@ def export_format(path: str | os.PathLike[str]) -> str | None:
 
 async def detect_export(path: str | os.PathLike[str]) -> str | None:
     """:func:`export_format` off the event loop."""
-    return await asyncio.to_thread(export_format, path)
+    return await run_blocking(export_format, path)
 
 
 def _nothing_detail(report: ImportReport) -> str:

@@ -13,7 +13,6 @@ Cancelling stops before the next file (or before storing the current one) and ra
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -43,6 +42,7 @@ from storage.ingest.sniff import sniff
 from storage.ingest.walk import Skipped, collect
 from storage.jobs import JobCancelled, JobControl, control_or_default
 from storage.models import DocumentRecord
+from storage.threads import run_blocking
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ async def ingest(
     ``control``; ``after_store`` runs (in the worker) after each document is stored, e.g. to
     index its chunks. Returns a result per file: ingested, duplicate, unsupported (stored, not
     searchable) or failed with the reason."""
-    return await asyncio.to_thread(
+    return await run_blocking(
         ingest_sync,
         archive,
         list(paths),

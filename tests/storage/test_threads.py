@@ -1,0 +1,184 @@
+"""The worker threads behind every blocking archive call (storage.threads)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from storage.threads import Workers, run_blocking
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 10.0  # seconds a test waits for a thread before it fails (never reached when it works)
+
+
+class Boom(ValueError):
+    pass
+
+
+@pytest.mark.asyncio
+async def test_a_call_returns_its_result_and_raises_its_error() -> None:
+    assert await run_blocking(sum, [1, 2, 3]) == 6
+    assert await run_blocking(int, "ff", base=16) == 255
+
+    def fail() -> None:
+        raise Boom("disk said no")
+
+    with pytest.raises(Boom, match="disk said no") as caught:
+        await run_blocking(fail)
+    assert caught.value.__traceback__ is not None
+
+
+@pytest.mark.asyncio
+async def test_a_call_runs_off_the_event_loop_thread_and_sees_context_variables() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("the caller's")
+    ident, seen = await run_blocking(lambda: (threading.get_ident(), var.get()))
+    assert ident != threading.get_ident()
+    assert seen == "the caller's"
+
+
+@pytest.mark.asyncio
+async def test_one_after_another_calls_run_on_the_same_thread() -> None:
+    """What makes the hop cheap: the thread that ran the last call (warm caches) runs the
+    next, where the default executor goes round its threads."""
+    pool = Workers(max_threads=4)
+    busy = threading.Event()
+    # Start several threads first: calls that run at the same time.
+    blockers = [asyncio.ensure_future(pool.run(busy.wait, WAIT)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    busy.set()
+    await asyncio.gather(*blockers)
+    assert pool.threads == 3
+    idents = {await pool.run(threading.get_ident) for _ in range(20)}
+    assert len(idents) == 1
+    pool.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_calls_run_side_by_side_up_to_the_limit_then_wait_their_turn() -> None:
+    pool = Workers(max_threads=2)
+    both = threading.Barrier(2, timeout=WAIT)  # breaks (an error) unless two run at once
+    assert await asyncio.gather(pool.run(both.wait), pool.run(both.wait)) in ([0, 1], [1, 0])
+
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return n * n
+
+    assert await asyncio.gather(*(pool.run(work, n) for n in range(7))) == [
+        n * n for n in range(7)
+    ]
+    assert most == 2
+    assert pool.threads == 2
+    pool.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_caller_leaves_a_running_call_to_finish_quietly() -> None:
+    pool = Workers(max_threads=1)
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow() -> str:
+        release.wait(WAIT)
+        finished.set()
+        return "done"
+
+    task = asyncio.ensure_future(pool.run(slow))
+    waiting = asyncio.ensure_future(pool.run(finished.set))  # in the backlog: one thread
+    await asyncio.sleep(0.05)
+    task.cancel()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    assert await pool.run(lambda: finished.wait(WAIT))  # the running call finished...
+    assert pool.threads == 1  # ...and its thread serves the next call
+    pool.shutdown()
+
+
+def test_a_call_whose_loop_closed_does_not_take_its_thread_with_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = Workers(max_threads=1)
+    release = threading.Event()
+
+    async def leave_early() -> None:
+        task = asyncio.ensure_future(pool.run(release.wait, WAIT))
+        await asyncio.sleep(0.05)  # the call is running; asyncio.run cancels it and closes
+        assert not task.done()
+
+    caplog.set_level("DEBUG", logger="storage.threads")
+    asyncio.run(leave_early())
+    release.set()
+
+    async def again() -> int:
+        return await pool.run(lambda: 42)
+
+    assert asyncio.run(again()) == 42
+    assert pool.threads == 1
+    assert any("event loop is closed" in r.getMessage() for r in caplog.records)
+    pool.shutdown()
+
+
+@pytest.mark.asyncio
+async def test_stop_iteration_reaches_the_caller_as_a_runtime_error() -> None:
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await run_blocking(next, iter(()))
+
+
+def test_a_bad_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_threads must be at least 1, not 0"):
+        Workers(max_threads=0)
+
+
+@pytest.mark.asyncio
+async def test_a_shut_down_pool_refuses_calls() -> None:
+    pool = Workers(max_threads=1)
+    assert await pool.run(lambda: 1) == 1
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="shut down"):
+        await pool.run(lambda: 2)
+
+
+def test_the_interpreter_waits_at_exit_for_a_call_in_progress(tmp_path: Path) -> None:
+    """A real process whose main coroutine ends while a call still writes: the write is
+    whole when the process has exited (as with the default executor)."""
+    target = tmp_path / "written"
+    script = f"""
+import asyncio, sys, time
+from pathlib import Path
+from storage.threads import run_blocking
+
+def write():
+    time.sleep(0.5)
+    Path({str(target)!r}).write_text("whole")
+
+async def main():
+    task = asyncio.ensure_future(run_blocking(write))
+    await asyncio.sleep(0.1)  # then main returns: the call is still sleeping
+    assert not task.done()
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == "whole"
