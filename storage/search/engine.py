@@ -196,6 +196,7 @@ class SearchEngine:
             text = fulltext.text_query(parsed)
         # A keyword search's hits matched its terms; a semantic one's need not have.
         snippets = Snippets(fulltext, self._searcher(), text, matched=matched)
+        titles = self._titles
         hits = []
         for candidate in page:
             stored = candidate.hit
@@ -204,24 +205,26 @@ class SearchEngine:
             if stored.kind == "document":
                 title = stored.source  # the document's name
             else:
-                title = self._titles(stored.user, session) if session else ""
+                title = titles(stored.user, session) if session else ""
             hits.append(
                 make_hit(
-                    stored.kind,  # type: ignore[arg-type]  # the indexer writes only HitKinds
-                    stored.user,
-                    session or None,
-                    candidate.score,
-                    snippet,
-                    ranges,
-                    stored.message_id or None,
-                    stored.doc_id or None,
-                    stored.chunk,
-                    stored.char_start,
-                    stored.char_end,
-                    stored.page,
-                    stored.role or None,
-                    title,
-                    stored.timestamp,
+                    {
+                        "kind": stored.kind,
+                        "user_id": stored.user,
+                        "session_id": session or None,
+                        "score": candidate.score,
+                        "snippet": snippet,
+                        "highlights": ranges,
+                        "message_id": stored.message_id or None,
+                        "doc_id": stored.doc_id or None,
+                        "chunk": stored.chunk,
+                        "char_start": stored.char_start,
+                        "char_end": stored.char_end,
+                        "page": stored.page,
+                        "role": stored.role or None,
+                        "title": title,
+                        "timestamp": stored.timestamp,
+                    }
                 )
             )
         return hits

@@ -59,7 +59,10 @@ def window_snippet(
     found = best_window(text, terms, max_chars)
     if found is None:
         return None
-    return _elided(text, *found)
+    start, end, ranges = found
+    if start == 0 and end == len(text):  # the whole text (most messages): nothing cut off
+        return text.rstrip(), ranges
+    return _elided(text, start, end, ranges)
 
 
 def best_window(
@@ -71,7 +74,7 @@ def best_window(
     The text is searched as bytes, lower-cased, with every character that is not a letter
     or digit made a space and a space added at both ends: a word at ``[a, b)`` of the text
     is then `` word `` at ``[a, b + 2)`` of those bytes, found by one ``bytes.find``."""
-    padded = b" " + text.encode("ascii").translate(_FOLD) + b" "
+    padded = f" {text} ".encode("ascii").translate(_FOLD)
     n = len(text)
     for rank, term in enumerate(terms):
         i = padded.find(term)
@@ -97,13 +100,14 @@ def best_window(
                 if held == len(others):
                     break
     ranges = []
-    for t in (term, *others):
+    for t in (term, *others) if others else (term,):
         size = len(t) - 2
         i = padded.find(t, start, end + 2)
         while i >= 0:
             ranges.append((i - start, i - start + size))
             i = padded.find(t, i + size + 1, end + 2)
-    ranges.sort()
+    if others:
+        ranges.sort()
     return start, end, ranges
 
 

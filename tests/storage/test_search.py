@@ -331,7 +331,8 @@ async def test_hits_made_fast_are_equal_and_as_frozen(tmp_path: Path) -> None:
                   highlights=[(0, 1)], message_id="m", doc_id=None, chunk=None,
                   char_start=None, char_end=None, page=None, role="user", title="T",
                   timestamp=T0)
-    fast, made = make_hit(**fields), Hit(**fields)  # type: ignore[arg-type]
+    assert set(fields) == {f.name for f in dataclasses.fields(Hit)}
+    fast, made = make_hit(dict(fields)), Hit(**fields)  # type: ignore[arg-type]
     assert fast == made and fast.to_dict() == made.to_dict() and repr(fast) == repr(made)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.title = "changed"  # type: ignore[misc]
