@@ -87,18 +87,23 @@ def best_window(
     if n <= max_chars:
         start, end = 0, n
     else:
-        anchors: list[int] = []
-        while i >= 0 and len(anchors) < ANCHORS:
-            anchors.append(i)
-            i = padded.find(term, i + size + 1) if others else -1
-        best = -1
-        for i in anchors:
-            s, e = _window(padded, n, i, i + size, max_chars)
-            held = sum(1 for t in others if padded.find(t, s, e + 2) >= 0)
-            if held > best:
-                best, start, end = held, s, e
-                if held == len(others):
-                    break
+        anchors = [i]
+        if others:  # more occurrences to choose from by the other words they have near
+            i = padded.find(term, i + size + 1)
+            while i >= 0 and len(anchors) < ANCHORS:
+                anchors.append(i)
+                i = padded.find(term, i + size + 1)
+        if len(anchors) == 1:  # no choice to make
+            start, end = _window(padded, n, anchors[0], anchors[0] + size, max_chars)
+        else:
+            best = -1
+            for i in anchors:
+                s, e = _window(padded, n, i, i + size, max_chars)
+                held = sum(1 for t in others if padded.find(t, s, e + 2) >= 0)
+                if held > best:
+                    best, start, end = held, s, e
+                    if held == len(others):
+                        break
     ranges = []
     for t in (term, *others) if others else (term,):
         size = len(t) - 2
