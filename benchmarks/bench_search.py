@@ -39,11 +39,11 @@ Keyword search, three engines over the same messages:
   every word with the prefix, as FTS5 does, and as ours does for a one-word prefix. No query or
   result is cached by either between the benchmark's repeated passes (ours keeps its searcher
   until a commit, as raw tantivy keeps its one searcher). Raw tantivy keeps tantivy's default
-  document store (LZ4 in 16 KiB blocks); ours stores documents in 4 KiB blocks (a hit's stored
-  fields cost half as much to read). So that the comparison shows what that choice buys and what
-  the rest of our path costs, a second raw index, **raw tantivy (4 KiB)**, is the same plain
-  index with the same 4 KiB blocks, queried the same way; its ratio is reported beside the
-  target's.
+  document store (LZ4 in 16 KiB blocks); ours stores documents in 2 KiB blocks (a hit's stored
+  fields cost a third as much to read). So that the comparison shows what that choice buys and
+  what the rest of our path costs, a second raw index, **raw tantivy (our blocks)**, is the same
+  plain index with the same blocks as ours, queried the same way; its ratio is reported beside
+  the target's.
 - **SQLite FTS5**: ``fts5(key UNINDEXED, text, tokenize='unicode61 remove_diacritics 2')``,
   ``ORDER BY bm25(...) LIMIT 10`` (no hit count: that would need a second query), no prefix
   index (the default).
@@ -126,7 +126,7 @@ from storage import Archive, Message, Session  # noqa: E402
 from storage.layout import MESSAGES, SESSION_JSON  # noqa: E402
 from storage.search.api import SCAN_INTERVAL  # noqa: E402
 from storage.search.embedder import Model2VecEmbedder  # noqa: E402
-from storage.search.fulltext import writer_heap  # noqa: E402
+from storage.search.fulltext import DOCSTORE_BLOCK, writer_heap  # noqa: E402
 from storage.search.vectors import EmbedderInfo, VectorIndex  # noqa: E402
 from storage.sessions import MESSAGES_BYTES  # noqa: E402
 
@@ -158,7 +158,7 @@ FTS_MIN = 10
 FTS_CHECKED = 5  # queries per class whose FTS5 hit count is checked against tantivy's
 COMMON_RANKS = 50
 IDLE_RUNS = 5
-STORE_BLOCK = 4096  # the document store blocks of ours (storage.search.fulltext)
+STORE_BLOCK = DOCSTORE_BLOCK  # the document store blocks of ours
 TOKEN_MAX = 64
 
 # Vector search.
@@ -603,7 +603,7 @@ class KeywordRow:
     ours_mean_hits: float
     ours: Stats
     raw: Stats
-    raw4k: Stats
+    raw_blocks: Stats
     fts: Stats
     targets: list[tuple[str, bool]] = field(default_factory=list)
 
@@ -612,8 +612,8 @@ class KeywordRow:
         return self.ours.p50_ms / self.raw.p50_ms
 
     @property
-    def ours_vs_raw4k(self) -> float:
-        return self.ours.p50_ms / self.raw4k.p50_ms
+    def ours_vs_raw_blocks(self) -> float:
+        return self.ours.p50_ms / self.raw_blocks.p50_ms
 
     @property
     def fts_vs_ours(self) -> float:
@@ -690,7 +690,11 @@ class Bench:
         engines = (
             ("ours", "our keyword index (refresh_index, vectors off)", self.root / ".index"),
             ("raw", "raw tantivy", self.workdir / "raw-tantivy"),
-            ("raw_4k", "raw tantivy with 4 KiB store blocks", self.workdir / "raw-tantivy-4k"),
+            (
+                "raw_blocks",
+                f"raw tantivy with our {STORE_BLOCK // 1024} KiB store blocks",
+                self.workdir / "raw-tantivy-our-blocks",
+            ),
             ("fts", "SQLite FTS5", self.workdir / "fts5.db"),
         )
         rounds = 1 if self.args.quick else BUILD_ROUNDS
@@ -723,7 +727,7 @@ class Bench:
                 meta = orjson.loads((paths[0] / "meta.json").read_bytes())
                 builds[engine]["segments"] = len(meta["segments"])
         self.raw = RawTantivy(self.workdir / "raw-tantivy", create=False)
-        self.raw4k = RawTantivy(self.workdir / "raw-tantivy-4k", create=False)
+        self.raw_blocks = RawTantivy(self.workdir / "raw-tantivy-our-blocks", create=False)
         self.fts = Fts5(self.workdir / "fts5.db", create=False)
         ratio = builds["ours"]["seconds"] / builds["raw"]["seconds"]
         self.result["builds"] = builds
@@ -751,8 +755,8 @@ class Bench:
             # Check, and warm every engine on every query once.
             for j, q in enumerate(qs):
                 raw_total, _ = await asyncio.to_thread(self.raw.search, q)
-                raw4k_total, _ = await asyncio.to_thread(self.raw4k.search, q)
-                expect(raw4k_total == raw_total, f"{q.ours!r}: the two raw indexes differ")
+                raw_blocks_total, _ = await asyncio.to_thread(self.raw_blocks.search, q)
+                expect(raw_blocks_total == raw_total, f"{q.ours!r}: the two raw indexes differ")
                 ours_total, _ = await self.ours(q)
                 expect(
                     ours_total == raw_total,
@@ -770,14 +774,16 @@ class Bench:
                 hits.append(raw_total)
             ours_s: list[float] = []
             raw_s: list[float] = []
-            raw4k_s: list[float] = []
+            raw_blocks_s: list[float] = []
             fts_s: list[float] = []
             for pass_no in range(PASSES):
                 for q in qs:
                     seconds, _ = await timed(lambda q=q: asyncio.to_thread(self.raw.search, q))
                     raw_s.append(seconds)
-                    seconds, _ = await timed(lambda q=q: asyncio.to_thread(self.raw4k.search, q))
-                    raw4k_s.append(seconds)
+                    seconds, _ = await timed(
+                        lambda q=q: asyncio.to_thread(self.raw_blocks.search, q)
+                    )
+                    raw_blocks_s.append(seconds)
                     seconds, _ = await timed(lambda q=q: self.ours(q))
                     ours_s.append(seconds)
                     if pass_no == 0 and (len(fts_s) < FTS_MIN or sum(fts_s) < FTS_BUDGET_S):
@@ -790,7 +796,7 @@ class Bench:
                 statistics.fmean(ours_hits),
                 Stats.of(ours_s),
                 Stats.of(raw_s),
-                Stats.of(raw4k_s),
+                Stats.of(raw_blocks_s),
                 Stats.of(fts_s),
             )
             row.targets.append(
@@ -801,10 +807,10 @@ class Bench:
                     (f"≥ {COMMON_VS_FTS:g}× faster than FTS5", row.fts_vs_ours >= COMMON_VS_FTS)
                 )
             log.info(
-                "   ours %.2f ms, raw %.2f ms, raw (4 KiB) %.2f ms, FTS5 %.1f ms (p50); %.0f hits",
+                "   ours %.2f ms, raw %.2f, raw (our blocks) %.2f, FTS5 %.1f ms (p50); %.0f hits",
                 row.ours.p50_ms,
                 row.raw.p50_ms,
-                row.raw4k.p50_ms,
+                row.raw_blocks.p50_ms,
                 row.fts.p50_ms,
                 row.mean_hits,
             )
@@ -819,10 +825,10 @@ class Bench:
                 "ours_mean_hits": r.ours_mean_hits,
                 "ours": r.ours.__dict__,
                 "raw_tantivy": r.raw.__dict__,
-                "raw_tantivy_4k": r.raw4k.__dict__,
+                "raw_tantivy_our_blocks": r.raw_blocks.__dict__,
                 "fts5": r.fts.__dict__,
                 "ours_vs_raw": r.ours_vs_raw,
-                "ours_vs_raw_4k": r.ours_vs_raw4k,
+                "ours_vs_raw_blocks": r.ours_vs_raw_blocks,
                 "fts5_vs_ours": r.fts_vs_ours,
                 "targets": [{"target": t, "passed": ok} for t, ok in r.targets],
             }
@@ -1054,8 +1060,8 @@ def build_probe(engine: str, root: Path, target: Path) -> int:
                 await archive.close()
 
         seconds, count = asyncio.run(ours())
-    elif engine in ("raw", "raw_4k"):
-        raw = RawTantivy(target, STORE_BLOCK if engine == "raw_4k" else None)
+    elif engine in ("raw", "raw_blocks"):
+        raw = RawTantivy(target, STORE_BLOCK if engine == "raw_blocks" else None)
         settle()
         start = time.perf_counter()
         count = raw.build(root)
@@ -1148,15 +1154,15 @@ def section(r: dict[str, Any]) -> list[str]:
         f"{SCAN_INTERVAL:g} s have passed since the last one (its cost is about that of the "
         "no-op `refresh_index` below the build table).",
         "",
-        "| Query class | Example | Mean hits | Ours | Raw tantivy | Raw tantivy (4 KiB) "
-        "| SQLite FTS5 (runs) | Ours ÷ raw | Ours ÷ raw (4 KiB) | FTS5 ÷ ours | Targets |",
+        "| Query class | Example | Mean hits | Ours | Raw tantivy | Raw tantivy (our blocks) "
+        "| SQLite FTS5 (runs) | Ours ÷ raw | Ours ÷ raw (our blocks) | FTS5 ÷ ours | Targets |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for k in r["keyword"]:
         o, w, f = k["ours"], k["raw_tantivy"], k["fts5"]
-        w4 = k.get("raw_tantivy_4k")  # results of runs before it was measured lack it
+        w4 = k.get("raw_tantivy_our_blocks")  # results of runs before it was measured lack it
         w4_cell = f"{_ms(w4['p50_ms'])} / {_ms(w4['p95_ms'])}" if w4 else "—"
-        w4_ratio = f"{k['ours_vs_raw_4k']:.2f}" if w4 else "—"
+        w4_ratio = f"{k['ours_vs_raw_blocks']:.2f}" if w4 else "—"
         targets = "; ".join(f"{t['target']}: {_ok(t['passed'])}" for t in k["targets"])
         example = k["example"].replace("|", "\\|")
         hits = f"{k['mean_hits']:,.0f}"  # ours finds exactly as many (checked)
@@ -1189,11 +1195,12 @@ def section(r: dict[str, Any]) -> list[str]:
         f"| {b['raw'].get('segments', '')} | 1.00 | |",
         *(
             [
-                f"| raw tantivy (4 KiB store blocks) | {built('raw_4k')} "
-                f"| {b['raw_4k']['mb']:,.0f} | {b['raw_4k'].get('segments', '')} "
-                f"| {b['raw_4k']['seconds'] / b['raw']['seconds']:.2f} | |"
+                f"| raw tantivy ({STORE_BLOCK // 1024} KiB store blocks, as ours) "
+                f"| {built('raw_blocks')} "
+                f"| {b['raw_blocks']['mb']:,.0f} | {b['raw_blocks'].get('segments', '')} "
+                f"| {b['raw_blocks']['seconds'] / b['raw']['seconds']:.2f} | |"
             ]
-            if "raw_4k" in b
+            if "raw_blocks" in b
             else []
         ),
         f"| SQLite FTS5 | {b['fts']['seconds']:.1f} | {b['fts']['mb']:,.0f} | "

@@ -390,7 +390,7 @@ async def test_an_index_of_an_older_format_is_rebuilt(
 
 
 async def test_the_keyword_index_keeps_its_small_document_store_blocks(tmp_path: Path) -> None:
-    """A new index stores documents in 4 KiB blocks (reading a hit decompresses one block),
+    """A new index stores documents in 2 KiB blocks (reading a hit decompresses one block),
     a setting tantivy keeps in meta.json: it must survive commits and reopening."""
 
     def block_size() -> int:
@@ -398,7 +398,7 @@ async def test_the_keyword_index_keeps_its_small_document_store_blocks(tmp_path:
         return int(meta["index_settings"]["docstore_blocksize"])
 
     index = FullTextIndex(tmp_path, False)
-    assert block_size() == DOCSTORE_BLOCK == 4096
+    assert block_size() == DOCSTORE_BLOCK == 2048
     for batch in range(2):
         with index.writer() as writer:
             index.add(writer, [
