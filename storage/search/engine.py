@@ -8,13 +8,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from storage.search.fulltext import IndexCorruptError, StoredHit, TextQuery, unpack_hit
+from storage.search.fulltext import EPOCH, IndexCorruptError, TextQuery, hit_fields
 from storage.search.indexer import Indexer
 from storage.search.query import Filters, ParsedQuery, QuerySyntaxError, parse
 from storage.search.results import Hit, SearchMode, SearchResults, make_hit
 from storage.search.snippets import Snippets
 
 log = logging.getLogger(__name__)
+
+_timedelta = dt.timedelta
 
 RRF_K = 60
 MODES = ("keyword", "semantic", "hybrid")
@@ -25,7 +27,6 @@ class _Candidate:
     key: str
     score: float
     doc: Any  # the stored tantivy.Document
-    hit: StoredHit  # its hit field
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
@@ -120,39 +121,49 @@ class SearchEngine:
         text: TextQuery | None = None
         if mode == "keyword" or parsed.empty:
             text = fulltext.text_query(parsed)
-            total, ranked = self._keyword(parsed, want, text)
-        elif mode == "semantic":
-            total, ranked = self._semantic(parsed, want)
+            total, page = self._keyword_page(parsed, offset, limit, text)
         else:
-            depth = max(want, 50) * 2
-            # The same terms as a plain keyword search, any of them required: what snippets
-            # highlight does not depend on how the terms combine.
-            text = fulltext.text_query(parsed, any_term=True)
-            k_total, k_ranked = self._keyword(parsed, depth, text)
-            _s_total, s_ranked = self._semantic(parsed, depth)
-            ranked = _fuse(k_ranked, s_ranked)
-            total = max(k_total, len(ranked))
-        page = ranked[offset : offset + limit]
+            if mode == "semantic":
+                total, ranked = self._semantic(parsed, want)
+            else:
+                depth = max(want, 50) * 2
+                # The same terms as a plain keyword search, any of them required: what
+                # snippets highlight does not depend on how the terms combine.
+                text = fulltext.text_query(parsed, any_term=True)
+                k_total, k_ranked = self._keyword(parsed, depth, text)
+                _s_total, s_ranked = self._semantic(parsed, depth)
+                ranked = _fuse(k_ranked, s_ranked)
+                total = max(k_total, len(ranked))
+            page = [(c.score, c.doc) for c in ranked[offset : offset + limit]]
         hits = self._hits(parsed, page, text, matched=mode == "keyword")
         return SearchResults(parsed.text, mode, total, hits, degraded)
 
     # ------------------------------------------------------------------ retrieval
+    def _keyword_page(
+        self, parsed: ParsedQuery, offset: int, limit: int, text: TextQuery
+    ) -> tuple[int, list[tuple[float, Any]]]:
+        """A keyword search's total, and the score and stored document of each hit on the
+        page (the hits before ``offset`` are ranked, not read)."""
+        total, ranked = self._ranked(parsed, offset + limit, text)
+        return total, _docs(self._searcher(), ranked[offset:])
+
     def _keyword(
         self, parsed: ParsedQuery, want: int, text: TextQuery
     ) -> tuple[int, list[_Candidate]]:
+        """The keyword leg of a hybrid search: candidates to fuse."""
+        total, ranked = self._ranked(parsed, want, text)
+        docs = _docs(self._searcher(), ranked)
+        return total, [_Candidate(hit_fields(doc)[0], score, doc) for score, doc in docs]
+
+    def _ranked(self, parsed: ParsedQuery, want: int, text: TextQuery) -> tuple[int, list[Any]]:
+        """The total and the top ``want`` (score, address) pairs of a keyword search."""
         fulltext = self.indexer.fulltext
         assert fulltext is not None
         query = fulltext.build(parsed, text=text)
         if query is None:
             return 0, []
-        searcher = self._searcher()
-        result = _run(searcher, query, max(want, 1))
-        ranked = []
-        for score, address in result.hits:
-            doc = _doc(searcher, address)
-            stored = unpack_hit(doc)
-            ranked.append(_Candidate(stored.key, float(score), doc, stored))
-        return int(result.count or 0), ranked
+        result = _run(self._searcher(), query, max(want, 1))
+        return int(result.count or 0), result.hits
 
     def _semantic(self, parsed: ParsedQuery, want: int) -> tuple[int, list[_Candidate]]:
         embedder, vectors, fulltext = (
@@ -173,10 +184,9 @@ class SearchEngine:
         searcher = self._searcher()
         result = _run(searcher, query, len(scores))
         ranked = []
-        for _score, address in result.hits:
-            doc = _doc(searcher, address)
-            stored = unpack_hit(doc)
-            ranked.append(_Candidate(stored.key, scores.get(stored.key, 0.0), doc, stored))
+        for _score, doc in _docs(searcher, result.hits):
+            key = hit_fields(doc)[0]
+            ranked.append(_Candidate(key, scores.get(key, 0.0), doc))
         ranked.sort(key=lambda c: -c.score)
         return len(ranked), ranked[:want]
 
@@ -184,10 +194,11 @@ class SearchEngine:
     def _hits(
         self,
         parsed: ParsedQuery,
-        page: list[_Candidate],
+        page: list[tuple[float, Any]],
         text: TextQuery | None,
         matched: bool = False,
     ) -> list[Hit]:
+        """The hits of ``page``: (score, stored tantivy document) pairs."""
         if not page:
             return []
         fulltext = self.indexer.fulltext
@@ -198,32 +209,43 @@ class SearchEngine:
         snippets = Snippets(fulltext, self._searcher(), text, matched=matched)
         titles = self._titles
         hits = []
-        for candidate in page:
-            stored = candidate.hit
-            snippet, ranges = snippets(candidate.doc)
-            session = stored.session
-            if stored.kind == "document":
-                title = stored.source  # the document's name
-            else:
-                title = titles(stored.user, session) if session else ""
+        for score, doc in page:
+            (
+                _key,
+                kind,
+                user,
+                session,
+                role,
+                source,
+                message_id,
+                doc_id,
+                chunk,
+                page_no,
+                char_start,
+                char_end,
+                stamp,
+            ) = hit_fields(doc)
+            snippet, ranges = snippets(doc)
+            # A document's title is its name; a message's, its session's.
+            title = source if kind == "document" else titles(user, session) if session else ""
             hits.append(
                 make_hit(
                     {
-                        "kind": stored.kind,
-                        "user_id": stored.user,
+                        "kind": kind,
+                        "user_id": user,
                         "session_id": session or None,
-                        "score": candidate.score,
+                        "score": score,
                         "snippet": snippet,
                         "highlights": ranges,
-                        "message_id": stored.message_id or None,
-                        "doc_id": stored.doc_id or None,
-                        "chunk": stored.chunk,
-                        "char_start": stored.char_start,
-                        "char_end": stored.char_end,
-                        "page": stored.page,
-                        "role": stored.role or None,
+                        "message_id": message_id or None,
+                        "doc_id": doc_id or None,
+                        "chunk": chunk,
+                        "char_start": char_start,
+                        "char_end": char_end,
+                        "page": page_no,
+                        "role": role or None,
                         "title": title,
-                        "timestamp": stored.timestamp,
+                        "timestamp": EPOCH + _timedelta(0, 0, stamp),  # positional: faster
                     }
                 )
             )
@@ -238,11 +260,11 @@ def _run(searcher: Any, query: Any, limit: int) -> Any:
         raise IndexCorruptError(f"searching the keyword index failed: {exc}") from exc
 
 
-def _doc(searcher: Any, address: Any) -> Any:
-    """The stored tantivy.Document (fields are read with get_first: converting them all to a
-    dict costs twice as much)."""
+def _docs(searcher: Any, ranked: list[Any]) -> list[tuple[float, Any]]:
+    """The (score, stored tantivy.Document) of each (score, address) in ``ranked`` (fields
+    are read with get_first: converting them all to a dict costs twice as much)."""
     try:
-        return searcher.doc(address)
+        return [(float(score), searcher.doc(address)) for score, address in ranked]
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
 
@@ -252,8 +274,6 @@ def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
     fused: dict[str, _Candidate] = {}
     for ranking in rankings:
         for rank, candidate in enumerate(ranking, start=1):
-            entry = fused.setdefault(
-                candidate.key, _Candidate(candidate.key, 0.0, candidate.doc, candidate.hit)
-            )
+            entry = fused.setdefault(candidate.key, _Candidate(candidate.key, 0.0, candidate.doc))
             entry.score += 1.0 / (RRF_K + rank)
     return sorted(fused.values(), key=lambda c: -c.score)

@@ -19,7 +19,13 @@ import pytest
 import pytest_asyncio
 
 from storage import Archive, Message, SituationalContext
-from storage.search.fulltext import DOCSTORE_BLOCK, FullTextIndex, IndexDoc
+from storage.search.fulltext import (
+    DOCSTORE_BLOCK,
+    FullTextIndex,
+    IndexCorruptError,
+    IndexDoc,
+    hit_fields,
+)
 from storage.search.query import QuerySyntaxError
 from storage.search.results import Hit, make_hit
 
@@ -82,6 +88,10 @@ async def test_filters_paging_and_totals(corpus: tuple[Archive, str, str]) -> No
     assert everything.total == 7 and len(everything.hits) == 3  # 6 messages and the context
     page2 = await archive.search("the OR a OR and OR with", "keyword", limit=3, offset=3)
     assert len(page2.hits) == 3 and not set(ids(page2)) & set(ids(everything))
+    six = await archive.search("the OR a OR and OR with", "keyword", limit=6)
+    assert page2.hits == six.hits[3:] and page2.total == six.total == 7  # same hits, snippets
+    beyond = await archive.search("the OR a OR and OR with", "keyword", limit=3, offset=7)
+    assert beyond.hits == [] and beyond.total == 7
     assert set(ids(await archive.search("role:user the OR a", "keyword"))) == {"c1", "c3", "t3"}
     bobs = await archive.search("kind:message the OR a", "keyword", user="bob")
     assert set(ids(bobs)) == {"t2", "t3"}
@@ -467,3 +477,20 @@ async def test_writer_memory_is_bounded() -> None:
     assert writer_heap(0) == writer_heap(1_000) == WRITER_HEAP
     assert writer_heap(200_000_000) == 400_000_000
     assert WRITER_HEAP <= writer_heap(10**12) <= WRITER_HEAP_MAX
+
+
+@pytest.mark.parametrize(
+    ("hit", "problem"),
+    [
+        (None, "has no stored hit field"),
+        ("[1, 2", "hit field is unreadable"),
+        ('{"key": "m/a"}', "is not a list of 13"),
+        ('["m/a", "message"]', "is not a list of 13"),
+    ],
+)
+async def test_an_unreadable_hit_field_is_index_damage(hit: str | None, problem: str) -> None:
+    import tantivy
+
+    doc = tantivy.Document(text="hello") if hit is None else tantivy.Document(hit=hit)
+    with pytest.raises(IndexCorruptError, match=problem):
+        hit_fields(doc)
