@@ -23,6 +23,7 @@ import collections
 import contextvars
 import functools
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -154,6 +155,15 @@ class Workers:
         self.submit(_Call(loop, future, functools.partial(context.run, fn, *args, **kwargs)))
         return await future
 
+    def _forget_threads(self) -> None:
+        """In a forked child process: the parent's threads do not exist here (a call given to
+        one would never run), and its lock may have been held at the fork."""
+        self._lock = threading.Lock()
+        self._idle = []
+        self._backlog = collections.deque()
+        self._threads = []
+        self._closed = False
+
     def shutdown(self) -> None:
         """Let idle threads end, and wait for the calls in progress and those waiting."""
         with self._lock:
@@ -171,6 +181,7 @@ _workers = Workers()
 # Run before the interpreter's non-daemon threads are joined, as concurrent.futures does for
 # the default executor: calls in progress finish (their writes are whole) before exit.
 threading._register_atexit(_workers.shutdown)  # type: ignore[attr-defined]
+os.register_at_fork(after_in_child=_workers._forget_threads)
 
 
 async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

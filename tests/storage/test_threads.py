@@ -182,3 +182,24 @@ asyncio.run(main())
     )
     assert done.returncode == 0, done.stderr
     assert target.read_text() == "whole"
+
+
+def test_a_forked_child_starts_its_own_threads(tmp_path: Path) -> None:
+    """The parent's worker threads do not exist in a fork: the child makes its own (a call
+    handed to one of the parent's would wait forever; the alarm turns that into a failure)."""
+    script = """
+import asyncio, os, signal, sys
+from storage.threads import run_blocking
+
+assert asyncio.run(run_blocking(os.getpid)) == os.getpid()  # the parent has a thread now
+pid = os.fork()
+if pid == 0:
+    signal.alarm(20)
+    os._exit(0 if asyncio.run(run_blocking(lambda: 7)) == 7 else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr)
