@@ -105,7 +105,7 @@ def best_window(
                     if held == len(others):
                         break
     ranges = []
-    for t in (term, *others) if others else (term,):
+    for t in (term, *others):
         size = len(t) - 2
         i = padded.find(t, start, end + 2)
         while i >= 0:
