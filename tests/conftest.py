@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, settings
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 _XDG = Path(tempfile.mkdtemp(prefix="flatchat-xdg-"))
+atexit.register(shutil.rmtree, _XDG, ignore_errors=True)  # one per test run: not left behind
 for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR"):
     (_XDG / _name).mkdir(mode=0o700, exist_ok=True)
     os.environ[_name] = str(_XDG / _name)
