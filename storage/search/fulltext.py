@@ -30,7 +30,11 @@ WRITER_HEAP_MAX = 1 << 30  # the most (and at most an eighth of the machine's me
 HEAP_PER_TEXT_BYTE = 2.0  # indexing memory per byte of text, with room to spare
 DOCSTORE_BLOCK = 2048  # bytes of documents compressed together (see _create)
 TOKEN_MAX = 64
-_ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+")
+# ASCII bytes lower-cased, and every byte that is not a letter or digit made a space: what
+# tantivy's analyzer (without stemming) makes of ASCII text, split on the spaces.
+ASCII_FOLD = bytes(
+    c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256)
+)
 
 
 class IndexCorruptError(RuntimeError):
@@ -258,7 +262,8 @@ class FullTextIndex:
         if not self.stemming and text.isascii():
             if text.isalnum():  # one word
                 return [text.lower()] if len(text) < TOKEN_MAX else []
-            return [t for t in _ASCII_TOKEN.findall(text.lower()) if len(t) < TOKEN_MAX]
+            words = text.encode().translate(ASCII_FOLD).decode().split()
+            return [t for t in words if len(t) < TOKEN_MAX]
         return [term_text(t) for t in self.analyzer.analyze(text)]
 
     def _term(self, term: Term) -> tuple[Any, tuple[str, ...] | None] | None:

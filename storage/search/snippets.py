@@ -30,16 +30,12 @@ from typing import Any
 
 import tantivy
 
-from storage.search.fulltext import FullTextIndex, TextQuery
+from storage.search.fulltext import ASCII_FOLD, FullTextIndex, TextQuery
 
 SNIPPET_CHARS = 240
 ELLIPSIS = "…"
 ANCHORS = 8  # windows tried: around the rarest word's first occurrences
 
-# Bytes lower-cased, and every byte that is not an ASCII letter or digit made a space.
-_FOLD = bytes(
-    c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256)
-)
 _SPACE = 32
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit, in any script
 
@@ -57,7 +53,7 @@ def window_snippet(
     """The snippet of ASCII ``text`` for ``terms`` (lower-case ASCII words as
     :func:`needles`, rarest first; see the module's description); None when the text holds
     none of them as a whole word."""
-    padded = f" {text} ".encode("ascii").translate(_FOLD)
+    padded = f" {text} ".encode("ascii").translate(ASCII_FOLD)
     placed = _place(text, padded, terms, max_chars)
     if placed is None:
         return None
@@ -94,7 +90,7 @@ def best_window(
     The text is searched as bytes, lower-cased, with every character that is not a letter
     or digit made a space and a space added at both ends: a word at ``[a, b)`` of the text
     is then `` word `` at ``[a, b + 2)`` of those bytes, found by one ``bytes.find``."""
-    padded = f" {text} ".encode("ascii").translate(_FOLD)
+    padded = f" {text} ".encode("ascii").translate(ASCII_FOLD)
     placed = _place(text, padded, terms, max_chars)
     if placed is None:
         return None
