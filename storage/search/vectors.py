@@ -383,10 +383,16 @@ class VectorIndex:
             return np.flatnonzero(~segment.deleted)
         qcodes = sign_codes((q - segment.mean)[None, :])[0]
         # Word by word over the column-major codes, summed in uint16: a third of the time
-        # of a row-wise sum over (N, words).
+        # of a row-wise sum over (N, words). Every step writes into the same buffers: a new
+        # 8 MB array per word at 1,000,000 rows is fresh memory the kernel must fault in, and
+        # the scan took 6.2 ms that way against 4.0 (timeit, random codes).
+        xor = np.empty(segment.count, dtype=np.uint64)
+        bits = np.empty(segment.count, dtype=np.uint8)
         distance = np.zeros(segment.count, dtype=np.uint16)
         for word, column in zip(qcodes, segment.columns, strict=True):
-            distance += np.bitwise_count(column ^ word)
+            np.bitwise_xor(column, word, out=xor)
+            np.bitwise_count(xor, out=bits)
+            np.add(distance, bits, out=distance)
         distance[segment.deleted] = np.iinfo(np.uint16).max
         # The shortlist by a histogram of distances (at most 257 values) instead of a
         # partition: every row at or under the distance where the count reaches `shortlist`.
