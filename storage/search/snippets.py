@@ -63,22 +63,14 @@ def window_snippet(
         return text.rstrip(), _ranges(padded, terms, rank, 0, n, 0)
     # Letters and digits are the bytes of ``padded`` that are not spaces (character k is byte
     # k + 1): where the last and first of them are tells what the window cuts off.
-    ranges_end = end
-    cut_after = len(padded.rstrip()) - 2 >= end
-    if not cut_after:
-        end = n  # only punctuation or spaces after the window: put back
-    snippet = text[start:end].rstrip()
-    if cut_after:
-        snippet += ELLIPSIS
-    if start == 0:
-        prefix = 0
-    elif len(padded) - len(padded.lstrip()) - 1 >= start:  # no letter or digit before it
-        snippet = text[:start] + snippet
-        prefix = start
-    else:
-        snippet = ELLIPSIS + snippet
-        prefix = 1
-    return snippet, _ranges(padded, terms, rank, start, ranges_end, prefix - start)
+    snippet, at = _cut(
+        text,
+        start,
+        end,
+        start > 0 and len(padded) - len(padded.lstrip()) - 1 < start,
+        len(padded.rstrip()) - 2 >= end,
+    )
+    return snippet, _ranges(padded, terms, rank, start, end, at - start)
 
 
 def best_window(
@@ -167,20 +159,20 @@ def _window(padded: bytes, n: int, a: int, b: int, max_chars: int) -> tuple[int,
     return start, end
 
 
-def _elided(text: str, start: int, end: int, ranges: list[tuple[int, int]]) -> Snippet:
-    """``text[start:end]`` (``ranges`` are in it) with "…" where words were cut off; only
-    punctuation or spaces cut off are put back instead (as :func:`window_snippet` does)."""
-    cut_after = _WORD_CHAR.search(text, end) is not None
+def _cut(text: str, start: int, end: int, cut_before: bool, cut_after: bool) -> tuple[str, int]:
+    """``text[start:end]`` with "…" where letters or digits are cut off before or after it
+    (``cut_before``, ``cut_after``); only punctuation or spaces cut off are put back instead.
+    Also where ``text[start]`` is in the snippet."""
     if not cut_after:
         end = len(text)
     snippet = text[start:end].rstrip()
     if cut_after:
         snippet += ELLIPSIS
     if start == 0:
-        return snippet, ranges
-    if _WORD_CHAR.search(text, 0, start) is None:
-        return text[:start] + snippet, [(a + start, b + start) for a, b in ranges]
-    return ELLIPSIS + snippet, [(a + 1, b + 1) for a, b in ranges]
+        return snippet, 0
+    if not cut_before:
+        return text[:start] + snippet, start
+    return ELLIPSIS + snippet, 1
 
 
 def head(text: str) -> Snippet:
@@ -249,4 +241,7 @@ class Snippets:
                 end = len(raw[: span.end].decode(errors="ignore"))
                 ranges.append((start, end))
         start = max(text.find(fragment), 0)
-        return _elided(text, start, start + len(fragment), ranges)
+        end = start + len(fragment)
+        cut_before = _WORD_CHAR.search(text, 0, start) is not None
+        snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
+        return snippet, [(a + at, b + at) for a, b in ranges]
