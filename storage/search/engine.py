@@ -21,12 +21,15 @@ _timedelta = dt.timedelta
 RRF_K = 60
 MODES = ("keyword", "semantic", "hybrid")
 
+Stored = tuple[float, Any, list[Any]]  # a hit read: score, stored document, hit_fields(doc)
+
 
 @dataclass(slots=True)
 class _Candidate:
     key: str
     score: float
     doc: Any  # the stored tantivy.Document
+    fields: list[Any]  # its hit field, decoded (hit_fields)
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
@@ -134,16 +137,16 @@ class SearchEngine:
                 _s_total, s_ranked = self._semantic(parsed, depth)
                 ranked = _fuse(k_ranked, s_ranked)
                 total = max(k_total, len(ranked))
-            page = [(c.score, c.doc) for c in ranked[offset : offset + limit]]
+            page = [(c.score, c.doc, c.fields) for c in ranked[offset : offset + limit]]
         hits = self._hits(parsed, page, text, matched=mode == "keyword")
         return SearchResults(parsed.text, mode, total, hits, degraded)
 
     # ------------------------------------------------------------------ retrieval
     def _keyword_page(
         self, parsed: ParsedQuery, offset: int, limit: int, text: TextQuery
-    ) -> tuple[int, list[tuple[float, Any]]]:
-        """A keyword search's total, and the score and stored document of each hit on the
-        page (the hits before ``offset`` are ranked, not read)."""
+    ) -> tuple[int, list[Stored]]:
+        """A keyword search's total, and each hit on the page read (the hits before
+        ``offset`` are ranked, not read)."""
         total, ranked = self._ranked(parsed, offset + limit, text)
         return total, _docs(self._searcher(), ranked[offset:])
 
@@ -153,7 +156,7 @@ class SearchEngine:
         """The keyword leg of a hybrid search: candidates to fuse."""
         total, ranked = self._ranked(parsed, want, text)
         docs = _docs(self._searcher(), ranked)
-        return total, [_Candidate(hit_fields(doc)[0], score, doc) for score, doc in docs]
+        return total, [_Candidate(fields[0], score, doc, fields) for score, doc, fields in docs]
 
     def _ranked(self, parsed: ParsedQuery, want: int, text: TextQuery) -> tuple[int, list[Any]]:
         """The total and the top ``want`` (score, address) pairs of a keyword search."""
@@ -184,9 +187,9 @@ class SearchEngine:
         searcher = self._searcher()
         result = _run(searcher, query, len(scores))
         ranked = []
-        for _score, doc in _docs(searcher, result.hits):
-            key = hit_fields(doc)[0]
-            ranked.append(_Candidate(key, scores.get(key, 0.0), doc))
+        for _score, doc, fields in _docs(searcher, result.hits):
+            key = fields[0]
+            ranked.append(_Candidate(key, scores.get(key, 0.0), doc, fields))
         ranked.sort(key=lambda c: -c.score)
         return len(ranked), ranked[:want]
 
@@ -194,11 +197,11 @@ class SearchEngine:
     def _hits(
         self,
         parsed: ParsedQuery,
-        page: list[tuple[float, Any]],
+        page: list[Stored],
         text: TextQuery | None,
         matched: bool = False,
     ) -> list[Hit]:
-        """The hits of ``page``: (score, stored tantivy document) pairs."""
+        """The hits of ``page``, as :func:`_docs` read them."""
         if not page:
             return []
         fulltext = self.indexer.fulltext
@@ -209,7 +212,7 @@ class SearchEngine:
         snippets = Snippets(fulltext, self._searcher(), text, matched=matched)
         titles = self._titles
         hits = []
-        for score, doc in page:
+        for score, doc, fields in page:
             (
                 _key,
                 kind,
@@ -224,7 +227,7 @@ class SearchEngine:
                 char_start,
                 char_end,
                 stamp,
-            ) = hit_fields(doc)
+            ) = fields
             snippet, ranges = snippets(doc)
             # A document's title is its name; a message's, its session's.
             title = source if kind == "document" else titles(user, session) if session else ""
@@ -260,13 +263,15 @@ def _run(searcher: Any, query: Any, limit: int) -> Any:
         raise IndexCorruptError(f"searching the keyword index failed: {exc}") from exc
 
 
-def _docs(searcher: Any, ranked: list[Any]) -> list[tuple[float, Any]]:
-    """The (score, stored tantivy.Document) of each (score, address) in ``ranked`` (fields
-    are read with get_first: converting them all to a dict costs twice as much)."""
+def _docs(searcher: Any, ranked: list[Any]) -> list[Stored]:
+    """Each (score, address) in ``ranked`` read: its score, its stored tantivy.Document
+    (fields are read with get_first: converting them all to a dict costs twice as much) and
+    its hit field decoded, once for everything that uses it."""
     try:
-        return [(float(score), searcher.doc(address)) for score, address in ranked]
+        docs = [(float(score), searcher.doc(address)) for score, address in ranked]
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
+    return [(score, doc, hit_fields(doc)) for score, doc in docs]
 
 
 def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
@@ -274,6 +279,8 @@ def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
     fused: dict[str, _Candidate] = {}
     for ranking in rankings:
         for rank, candidate in enumerate(ranking, start=1):
-            entry = fused.setdefault(candidate.key, _Candidate(candidate.key, 0.0, candidate.doc))
+            entry = fused.setdefault(
+                candidate.key, _Candidate(candidate.key, 0.0, candidate.doc, candidate.fields)
+            )
             entry.score += 1.0 / (RRF_K + rank)
     return sorted(fused.values(), key=lambda c: -c.score)
