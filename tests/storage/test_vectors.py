@@ -90,3 +90,54 @@ def test_truncated_segment_is_detected(tmp_path: Path) -> None:
     victim.write_bytes(victim.read_bytes()[:200])
     with pytest.raises(IndexCorruptError, match="seg"):
         VectorIndex(tmp_path, INFO)
+
+
+def test_a_segment_searched_in_parts_finds_what_one_part_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large segments are scanned in parts on several threads; the parts share one histogram,
+    so they shortlist the same rows and the results are the same, tombstones included."""
+    from storage.search import vectors
+
+    rng = np.random.default_rng(5)
+    data = unit(rng, 60_000)
+    index = VectorIndex(tmp_path, INFO)
+    index.add([f"k{i}" for i in range(60_000)], [f"g{i % 7}" for i in range(60_000)], data)
+    index.commit()
+    index.delete_groups(["g3"])  # a tombstone in every part
+    index.commit()
+    queries = [unit(rng, 1)[0] for _ in range(20)] + [data[11], data[59_998]]
+    for exact in (False, True):
+        monkeypatch.setattr(vectors, "PARALLEL_ROWS", 10**9)
+        one = [index.search(q, 10, exact=exact) for q in queries]
+        monkeypatch.setattr(vectors, "PARALLEL_ROWS", 1_000)
+        monkeypatch.setattr(vectors.os, "cpu_count", lambda: 3)  # three parts, two in the pool
+        assert vectors._parts(60_000) == [(0, 20_000), (20_000, 40_000), (40_000, 60_000)]
+        parts = [index.search(q, 10, exact=exact) for q in queries]
+        assert [[k for k, _ in r] for r in parts] == [[k for k, _ in r] for r in one]
+        for r_parts, r_one in zip(parts, one, strict=True):
+            assert [s for _, s in r_parts] == pytest.approx([s for _, s in r_one], abs=1e-6)
+        assert not any(int(k[1:]) % 7 == 3 for r in parts for k, _ in r)
+    assert index.search(data[11], 1)[0][0] == "k11"
+
+
+def test_a_failing_part_fails_the_search_after_every_part_has_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.search import vectors
+
+    monkeypatch.setattr(vectors.os, "cpu_count", lambda: 2)
+    finished = []
+
+    def part(bounds: tuple[int, int]) -> int:
+        if bounds[0] > 0:
+            import time
+
+            time.sleep(0.05)
+            finished.append(bounds)
+            return 1
+        raise OSError("unreadable page")
+
+    with pytest.raises(OSError, match="unreadable page"):
+        vectors._each(part, [(0, 5), (5, 10)])
+    assert finished == [(5, 10)]  # the pool's part had ended before the error came out
