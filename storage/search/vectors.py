@@ -405,6 +405,16 @@ def _scan_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist here (a part given to them
+    would never run) and its lock may have been held at the fork; the child makes its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _parts(count: int) -> list[tuple[int, int]]:
     """Row ranges [lo, hi) of a segment of ``count`` rows, one per thread that scans it."""
     n = 1 if count < PARALLEL_ROWS else max(1, min(SCAN_THREADS, os.cpu_count() or 1))

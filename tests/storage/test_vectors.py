@@ -141,3 +141,45 @@ def test_a_failing_part_fails_the_search_after_every_part_has_stopped(
     with pytest.raises(OSError, match="unreadable page"):
         vectors._each(part, [(0, 5), (5, 10)])
     assert finished == [(5, 10)]  # the pool's part had ended before the error came out
+
+
+# Python 3.12+ warns of forking a process with threads: forking one is what this tests.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_searches_in_parts_with_its_own_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent's scan threads do not exist in a forked child: it must not wait for them."""
+    import os
+    import select
+    import signal
+
+    from storage.search import vectors
+
+    monkeypatch.setattr(vectors, "PARALLEL_ROWS", 1_000)
+    monkeypatch.setattr(vectors.os, "cpu_count", lambda: 2)
+    rng = np.random.default_rng(6)
+    data = unit(rng, 30_000)
+    index = VectorIndex(tmp_path, INFO)
+    index.add([f"k{i}" for i in range(30_000)], ["g"] * 30_000, data)
+    index.commit()
+    assert index.search(data[7], 1)[0][0] == "k7"  # the parent's pool now has threads
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, index.search(data[29_001], 1)[0][0].encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    got = b""
+    try:
+        # Without its own threads the child would wait forever: give it 30 s.
+        ready = select.select([read], [], [], 30)[0]
+        if ready:
+            got = os.read(read, 100)
+    finally:
+        os.close(read)
+        if not got:
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    assert got == b"k29001"
