@@ -352,8 +352,10 @@ class VectorIndex:
     ) -> list[tuple[str, float]]:
         """The ``k`` nearest live vectors to the unit vector ``query``: (key, cosine).
 
-        ``shortlist``: rows per segment rescored after the Hamming scan (default: a fraction
-        of the index); ``exact``: rescore every row."""
+        ``shortlist``: rows rescored from int8 after the Hamming scan, shared among the
+        segments by their size (default: a fraction of the index); ``exact``: rescore every
+        row. The best hundred of all segments by their int8 cosines (comparable across
+        segments: every row has its own scale) are re-ranked from float16."""
         if k <= 0 or not self.segments or float(np.linalg.norm(query)) < 0.5:
             return []
         q = query.astype(np.float32)
@@ -362,19 +364,24 @@ class VectorIndex:
         if shortlist is None:
             shortlist = min(SHORTLIST_MAX, max(SHORTLIST_MIN, int(total * SHORTLIST_FRACTION)))
         keep = max(k, RERANK)
+        shares = {
+            n: max(keep, shortlist * s.count // max(total, 1))
+            for n, s in enumerate(self.segments)
+            if s.live
+        }
         found: list[tuple[float, int, int]] = []
         try:
-            for number, segment in enumerate(self.segments):
-                share = max(keep, shortlist * segment.count // max(total, 1))  # by segment size
-                rows, rough = _candidates(segment, q, share, exact)
-                if len(rows) == 0:
-                    continue
-                if len(rows) > keep:
-                    rows = rows[np.argpartition(-rough, keep)[:keep]]
-                best = np.sort(rows)  # read in file order
-                fine = np.asarray(segment.vectors[best], dtype=np.float32) @ q
+            numbers, rows, rough = _candidates(self.segments, shares, q, exact)
+            if len(rows) > keep:
+                best = np.argpartition(-rough, keep)[:keep]
+                numbers, rows = numbers[best], rows[best]
+            for number in np.unique(numbers):
+                segment = self.segments[int(number)]
+                mine = np.sort(rows[numbers == number])  # read in file order
+                fine = np.asarray(segment.vectors[mine], dtype=np.float32) @ q
                 found.extend(
-                    (float(score), number, int(row)) for score, row in zip(fine, best, strict=True)
+                    (float(score), int(number), int(row))
+                    for score, row in zip(fine, mine, strict=True)
                 )
         finally:
             for segment in self.segments:
@@ -384,17 +391,26 @@ class VectorIndex:
 
 
 # ----------------------------------------------------------------------- the scan
-# A segment of PARALLEL_ROWS or more is searched in parts, one per core (at most SCAN_THREADS):
-# the Hamming scan, the shortlist and its int8 rescoring are all numpy calls that release the
-# GIL. At 1,000,000 rows on this machine kind (2 cores), p50 of a search was 15.3 ms in one
-# thread and 11.8 ms in two. The parts meet twice: to add up their histograms of distances (the
-# shortlist is the same rows as a scan in one part would pick) and to join their rows.
+# An index of PARALLEL_ROWS or more is searched by one thread per core (at most SCAN_THREADS):
+# the Hamming scan, the shortlist and its int8 rescoring are numpy calls that release the GIL.
+# Each thread takes whole segments or, of a segment bigger than its share, a range of rows.
+# The threads meet twice: to add up each segment's histogram of distances (so its shortlist is
+# the rows one thread would pick) and to join their rows. On this machine kind (2 cores), one
+# 1,000,000-row segment took 15.3 ms p50 in one thread and 11.8 in two.
 PARALLEL_ROWS = 262_144
 SCAN_THREADS = 4
 ROUGH_BLOCK = 4_096  # rows rescored from int8 at a time: the float32 copy stays in cache
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    number: int  # the segment's place in the index
+    segment: Segment
+    lo: int  # its rows [lo, hi)
+    hi: int
 
 
 def _scan_pool() -> ThreadPoolExecutor:
@@ -415,23 +431,48 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _parts(count: int) -> list[tuple[int, int]]:
-    """Row ranges [lo, hi) of a segment of ``count`` rows, one per thread that scans it."""
-    n = 1 if count < PARALLEL_ROWS else max(1, min(SCAN_THREADS, os.cpu_count() or 1))
-    bounds = [count * i // n for i in range(n + 1)]
-    return list(itertools.pairwise(bounds))
+def _threads(rows: int) -> int:
+    return 1 if rows < PARALLEL_ROWS else max(1, min(SCAN_THREADS, os.cpu_count() or 1))
 
 
-def _each(fn: Callable[[tuple[int, int]], T], parts: list[tuple[int, int]]) -> list[T]:
-    """``fn`` of every part, in order: the first in this thread, the others in the pool's."""
-    if len(parts) == 1:
-        return [fn(parts[0])]
-    futures = [_scan_pool().submit(fn, part) for part in parts[1:]]
+def _split(segments: list[Segment], numbers: Iterable[int]) -> list[list[_Part]]:
+    """The segments ``numbers`` as one list of parts per thread, each about as many rows: a
+    segment bigger than a thread's share is cut into equal ranges, and the parts are dealt
+    largest first to the thread with the fewest rows so far."""
+    chosen = [(n, segments[n]) for n in numbers]
+    rows = sum(s.count for _, s in chosen)
+    threads = _threads(rows)
+    share = -(-rows // threads)
+    pieces: list[_Part] = []
+    for n, segment in chosen:
+        cuts = -(-segment.count // share)
+        bounds = [segment.count * i // cuts for i in range(cuts + 1)]
+        pieces.extend(_Part(n, segment, lo, hi) for lo, hi in itertools.pairwise(bounds))
+    groups: list[list[_Part]] = [[] for _ in range(threads)]
+    loads = [0] * threads
+    for piece in sorted(pieces, key=lambda p: p.lo - p.hi):
+        least = loads.index(min(loads))
+        groups[least].append(piece)
+        loads[least] += piece.hi - piece.lo
+    return [g for g in groups if g]
+
+
+def _each(fn: Callable[[_Part], T], groups: list[list[_Part]]) -> list[tuple[_Part, T]]:
+    """``fn`` of every part: the first group's in this thread, the others' in the pool."""
+
+    def run(group: list[_Part]) -> list[tuple[_Part, T]]:
+        return [(part, fn(part)) for part in group]
+
+    if len(groups) == 1:
+        return run(groups[0])
+    futures = [_scan_pool().submit(run, group) for group in groups[1:]]
     try:
-        first = fn(parts[0])
+        done = run(groups[0])
     finally:
         wait(futures)  # they write into arrays this call owns: none may outlive it
-    return [first, *(f.result() for f in futures)]
+    for future in futures:
+        done.extend(future.result())
+    return done
 
 
 def _rough(segment: Segment, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -445,54 +486,60 @@ def _rough(segment: Segment, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _candidates(
-    segment: Segment, q: np.ndarray, shortlist: int, exact: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``segment`` worth a float16 look (ascending) and their int8 cosines."""
-    if segment.live == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    parts = _parts(segment.count)
-    if exact or shortlist >= segment.count:
+    segments: list[Segment], shares: dict[int, int], q: np.ndarray, exact: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows worth a float16 look: their segments' numbers, the rows, their int8 cosines.
+    ``shares``: how many rows to shortlist in each segment searched."""
+    groups = _split(segments, shares)
+    if exact:
 
-        def every(part: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-            lo, hi = part
-            rows = np.flatnonzero(~segment.deleted[lo:hi]) + lo
-            return rows, _rough(segment, rows, q)
+        def every(part: _Part) -> tuple[np.ndarray, np.ndarray]:
+            rows = np.flatnonzero(~part.segment.deleted[part.lo : part.hi]) + part.lo
+            return rows, _rough(part.segment, rows, q)
 
-        return _join(_each(every, parts))
-    qcodes = sign_codes((q - segment.mean)[None, :])[0]
-    distance = np.empty(segment.count, dtype=np.uint16)
+        return _join(_each(every, groups))
+    distances = {n: np.empty(segments[n].count, dtype=np.uint16) for n in shares}
+    words = {n: sign_codes((q - segments[n].mean)[None, :])[0] for n in shares}
 
-    def scan(part: tuple[int, int]) -> np.ndarray:
+    def scan(part: _Part) -> np.ndarray:
         # Word by word over the column-major codes, summed in uint16: a third of the time
         # of a row-wise sum over (N, words). Every step writes into the same buffers: a new
         # 8 MB array per word at 1,000,000 rows is fresh memory the kernel must fault in, and
         # the scan took 6.2 ms that way against 4.0 (timeit, random codes).
-        lo, hi = part
-        mine = distance[lo:hi]
+        lo, hi, segment = part.lo, part.hi, part.segment
+        mine = distances[part.number][lo:hi]
         mine.fill(0)
         xor = np.empty(hi - lo, dtype=np.uint64)
         bits = np.empty(hi - lo, dtype=np.uint8)
-        for word, column in zip(qcodes, segment.columns, strict=True):
+        for word, column in zip(words[part.number], segment.columns, strict=True):
             np.bitwise_xor(column[lo:hi], word, out=xor)
             np.bitwise_count(xor, out=bits)
             np.add(mine, bits, out=mine)
         mine[segment.deleted[lo:hi]] = np.iinfo(np.uint16).max
         return np.bincount(mine, minlength=257)[:257]
 
-    # The shortlist by a histogram of distances (at most 257 values) instead of a partition:
-    # every row at or under the distance where the count reaches `shortlist`.
-    counts = np.sum(_each(scan, parts), axis=0)
-    cutoff = int(np.searchsorted(np.cumsum(counts), shortlist))
+    # Each segment's shortlist by its histogram of distances (at most 257 values) instead of
+    # a partition: every row at or under the distance where the count reaches its share.
+    # (Distances are to each segment's own mean: they compare within a segment only.)
+    counts: dict[int, np.ndarray] = {}
+    for part, histogram in _each(scan, groups):
+        counts[part.number] = counts.get(part.number, 0) + histogram
+    cutoffs = {n: int(np.searchsorted(np.cumsum(c), shares[n])) for n, c in counts.items()}
 
-    def select(part: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = part
-        rows = np.flatnonzero(distance[lo:hi] <= cutoff) + lo
-        return rows, _rough(segment, rows, q)
+    def select(part: _Part) -> tuple[np.ndarray, np.ndarray]:
+        near = distances[part.number][part.lo : part.hi] <= cutoffs[part.number]
+        rows = np.flatnonzero(near) + part.lo
+        return rows, _rough(part.segment, rows, q)
 
-    return _join(_each(select, parts))
+    return _join(_each(select, groups))
 
 
-def _join(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate([r for r, _ in parts]), np.concatenate([s for _, s in parts])
+def _join(
+    done: list[tuple[_Part, tuple[np.ndarray, np.ndarray]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not done:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    numbers = np.concatenate([np.full(len(rows), p.number) for p, (rows, _) in done])
+    rows = np.concatenate([rows for _, (rows, _) in done])
+    rough = np.concatenate([rough for _, (_, rough) in done])
+    return numbers, rows, rough

@@ -92,54 +92,86 @@ def test_truncated_segment_is_detected(tmp_path: Path) -> None:
         VectorIndex(tmp_path, INFO)
 
 
-def test_a_segment_searched_in_parts_finds_what_one_part_finds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("segments", [1, 3])
+def test_an_index_searched_by_several_threads_finds_what_one_thread_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segments: int
 ) -> None:
-    """Large segments are scanned in parts on several threads; the parts share one histogram,
-    so they shortlist the same rows and the results are the same, tombstones included."""
+    """Large indexes are scanned by several threads, each taking whole segments or ranges of
+    rows; each segment's ranges share one histogram, so the shortlist is the same rows and
+    so are the results, tombstones included."""
     from storage.search import vectors
 
     rng = np.random.default_rng(5)
     data = unit(rng, 60_000)
     index = VectorIndex(tmp_path, INFO)
-    index.add([f"k{i}" for i in range(60_000)], [f"g{i % 7}" for i in range(60_000)], data)
-    index.commit()
-    index.delete_groups(["g3"])  # a tombstone in every part
+    size = 60_000 // segments
+    for start in range(0, 60_000, size):
+        rows = range(start, start + size)
+        index.add([f"k{i}" for i in rows], [f"g{i % 7}" for i in rows], data[start : start + size])
+        index.commit()  # a segment each
+    assert len(index.segments) == segments
+    index.delete_groups(["g3"])  # a tombstone in every range
     index.commit()
     queries = [unit(rng, 1)[0] for _ in range(20)] + [data[11], data[59_998]]
     for exact in (False, True):
         monkeypatch.setattr(vectors, "PARALLEL_ROWS", 10**9)
         one = [index.search(q, 10, exact=exact) for q in queries]
         monkeypatch.setattr(vectors, "PARALLEL_ROWS", 1_000)
-        monkeypatch.setattr(vectors.os, "cpu_count", lambda: 3)  # three parts, two in the pool
-        assert vectors._parts(60_000) == [(0, 20_000), (20_000, 40_000), (40_000, 60_000)]
-        parts = [index.search(q, 10, exact=exact) for q in queries]
-        assert [[k for k, _ in r] for r in parts] == [[k for k, _ in r] for r in one]
-        for r_parts, r_one in zip(parts, one, strict=True):
-            assert [s for _, s in r_parts] == pytest.approx([s for _, s in r_one], abs=1e-6)
-        assert not any(int(k[1:]) % 7 == 3 for r in parts for k, _ in r)
+        monkeypatch.setattr(vectors.os, "cpu_count", lambda: 3)  # three threads, two in the pool
+        groups = vectors._split(index.segments, range(segments))
+        assert [[(p.number, p.lo, p.hi) for p in g] for g in groups] == (
+            [[(0, 0, 20_000)], [(0, 20_000, 40_000)], [(0, 40_000, 60_000)]]
+            if segments == 1
+            else [[(0, 0, 20_000)], [(1, 0, 20_000)], [(2, 0, 20_000)]]
+        )
+        several = [index.search(q, 10, exact=exact) for q in queries]
+        assert [[k for k, _ in r] for r in several] == [[k for k, _ in r] for r in one]
+        for r_several, r_one in zip(several, one, strict=True):
+            assert [s for _, s in r_several] == pytest.approx([s for _, s in r_one], abs=1e-6)
+        assert not any(int(k[1:]) % 7 == 3 for r in several for k, _ in r)
     assert index.search(data[11], 1)[0][0] == "k11"
 
 
+def test_segments_are_dealt_to_threads_by_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven full segments and a small one (what indexing 1,000,000 messages leaves) give two
+    threads about half the rows each; one big segment is cut in two."""
+    from storage.search import vectors
+
+    class Sized:
+        def __init__(self, count: int) -> None:
+            self.count = count
+
+    monkeypatch.setattr(vectors.os, "cpu_count", lambda: 2)
+    sizes = [131_072] * 7 + [82_501]
+    groups = vectors._split([Sized(n) for n in sizes], range(8))  # type: ignore[misc]
+    loads = sorted(sum(p.hi - p.lo for p in g) for g in groups)
+    assert len(groups) == 2 and sum(loads) == sum(sizes)
+    assert loads[1] - loads[0] <= 131_072 - 82_501
+    assert sorted(p.number for g in groups for p in g) == list(range(8))
+    whole = vectors._split([Sized(1_000_000)], [0])
+    assert [[(p.lo, p.hi) for p in g] for g in whole] == [[(0, 500_000)], [(500_000, 1_000_000)]]
+    assert len(vectors._split([Sized(200_000)], [0])) == 1  # too small to share
+
+
 def test_a_failing_part_fails_the_search_after_every_part_has_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from storage.search import vectors
 
-    monkeypatch.setattr(vectors.os, "cpu_count", lambda: 2)
     finished = []
 
-    def part(bounds: tuple[int, int]) -> int:
-        if bounds[0] > 0:
+    def part(p: vectors._Part) -> int:
+        if p.lo > 0:
             import time
 
             time.sleep(0.05)
-            finished.append(bounds)
+            finished.append((p.lo, p.hi))
             return 1
         raise OSError("unreadable page")
 
+    parts = [[vectors._Part(0, None, 0, 5)], [vectors._Part(0, None, 5, 10)]]  # type: ignore[arg-type]
     with pytest.raises(OSError, match="unreadable page"):
-        vectors._each(part, [(0, 5), (5, 10)])
+        vectors._each(part, parts)
     assert finished == [(5, 10)]  # the pool's part had ended before the error came out
 
 
