@@ -215,3 +215,22 @@ def test_a_forked_child_searches_in_parts_with_its_own_threads(
             os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
     assert got == b"k29001"
+
+
+def test_reranked_rows_are_read_from_the_file_and_a_short_file_is_reported(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(8)
+    data = unit(rng, 25_000)
+    index = VectorIndex(tmp_path, INFO)
+    index.add([f"k{i}" for i in range(25_000)], ["g"] * 25_000, data)
+    index.commit()
+    segment = index.segments[0]
+    rows = np.array([0, 3, 17, 24_999])
+    assert np.array_equal(segment.read_vectors(rows), np.asarray(segment.vectors[rows]))
+    assert index.search(data[24_999], 1)[0][0] == "k24999"
+    vec = tmp_path / f"{segment.name}.vec.npy"
+    with open(vec, "r+b") as fh:  # cut off after the index was opened
+        fh.truncate(vec.stat().st_size - 256 * 2 * 10)
+    with pytest.raises(IndexCorruptError, match="ends before row 24999"):
+        segment.read_vectors(rows)
