@@ -38,6 +38,7 @@ def report_rows(win: MainWindow) -> list[tuple[str, str, str]]:
 async def search_for(win: MainWindow, text: str) -> list[Any]:
     panel = win.search_panel
     win.show_search()
+    panel.mode.setCurrentIndex(0)  # keyword: what the files say, word for word
     panel.query.setText(text)
     panel.run_now()
     assert panel.task is not None

@@ -308,6 +308,8 @@ def test_real_search_as_you_type_opens_hit(window: MainWindow, qloop: Any,
         window.show_search()
         await window.tasks.wait_idle(timeout=30)
         panel = window.search_panel
+        assert panel.mode.currentText() == "Hybrid"  # the archive's default mode
+        panel.mode.setCurrentIndex(0)  # keyword
         for partial in ("g", "gz", "gzi", "gzip"):  # each keystroke restarts the debounce
             panel.query.setText(partial)
         assert panel.task is None  # debounced: nothing started yet

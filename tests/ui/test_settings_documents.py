@@ -251,3 +251,28 @@ def test_poll_lists_only_after_a_write(window: MainWindow, qloop: Any, sample_co
         assert listings == ["ada"] and made.session_id in listed(window)
 
     run_async(qloop, scenario(), timeout=60)
+
+
+def test_search_panel_starts_in_the_archives_default_mode(window: MainWindow, qloop: Any,
+                                                          sample_copy: Path) -> None:
+    async def scenario() -> None:
+        panel = window.search_panel
+        panel.mode.setCurrentIndex(0)  # keyword, as a user may leave it
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle(timeout=30)
+        assert panel.mode.currentText() == "Hybrid"  # the setting's default
+        dialog = window.show_settings()
+        assert dialog is not None
+        await window.tasks.wait_idle(timeout=30)
+        await window.save_settings(dialog, {"search": {"default_mode": "semantic"}})
+        assert panel.mode.currentText() == "Semantic"
+        panel.mode.setCurrentIndex(0)  # the user's pick holds while nothing is saved
+        await window.save_settings(dialog, {"search": {"page_size": 60}})
+        assert panel.mode.currentText() == "Keyword"
+        reopened = await Archive.open(sample_copy)
+        await window.set_archive(reopened)
+        await window.tasks.wait_idle(timeout=30)
+        assert panel.mode.currentText() == "Semantic"  # stored in archive.json
+
+    run_async(qloop, scenario(), timeout=90)
+    assert window.errors == []

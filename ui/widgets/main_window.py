@@ -378,6 +378,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Flatchat — {archive.root}")
         self.stack.setCurrentWidget(self.browser)
         self.search_panel.set_search(getattr(archive, "search", None), None)
+        self.search_panel.set_mode(archive.settings.search.default_mode)
         self.messages.clear()
         self.conversation.show_placeholder("Choose a conversation on the left.")
         self.details.clear()
@@ -1405,6 +1406,8 @@ class MainWindow(QMainWindow):
             self.notify(str(exc))
             return
         dialog.saved(saved)
+        if "default_mode" in changes.get("search", {}):
+            self.search_panel.set_mode(saved.search.default_mode)
         self.notify("Settings saved")
 
     async def compact_idle(self) -> list[tuple[str, str]]:

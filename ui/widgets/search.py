@@ -216,6 +216,17 @@ class SearchPanel(QWidget):
         self.query.setEnabled(available)
         self.status.setText("" if available else "Search is not available in this build yet.")
 
+    def set_mode(self, mode: str) -> None:
+        """Show ``mode`` (keyword, semantic or hybrid): the archive's default search mode when
+        it opens or that setting is saved; the user's pick in the panel holds until then."""
+        if mode not in MODES or MODES.index(mode) == self.mode.currentIndex():
+            return
+        self.mode.blockSignals(True)  # no search for an empty query
+        self.mode.setCurrentIndex(MODES.index(mode))
+        self.mode.blockSignals(False)
+        if self.query.text().strip():
+            self._on_input_changed()  # the results shown follow the mode shown
+
     def focus_query(self) -> None:
         self.query.setFocus()
         self.query.selectAll()
