@@ -396,6 +396,8 @@ class VectorIndex:
             for n, s in enumerate(self.segments)
             if s.live
         }
+        if not shares:  # every vector deleted
+            return []
         found: list[tuple[float, int, int]] = []
         try:
             numbers, rows, rough = _candidates(self.segments, shares, q, exact)

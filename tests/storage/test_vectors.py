@@ -68,6 +68,10 @@ def test_tombstones_compaction_and_reopen(tmp_path: Path) -> None:
     reopened = VectorIndex(tmp_path, INFO)
     assert reopened.count == 100
     assert all(k.startswith("b") for k, _ in reopened.search(data[5], 20))
+    reopened.delete_groups(["gb"])  # every vector deleted: nothing found, no error
+    assert reopened.search(data[5], 20) == []
+    assert reopened.search(data[5], 20, exact=True) == []
+    reopened = VectorIndex(tmp_path, INFO)  # the deletion was not committed
     reopened.compact_if_needed()  # half the rows are tombstones: rewritten
     reopened.commit()
     assert len(reopened.segments) == 1 and reopened.segments[0].count == 100
