@@ -136,7 +136,7 @@ def test_an_index_searched_by_several_threads_finds_what_one_thread_finds(
     assert index.search(data[11], 1)[0][0] == "k11"
 
 
-def test_segments_are_dealt_to_threads_by_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_segments_are_dealt_to_threads_by_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seven full segments and a small one (what indexing 1,000,000 messages leaves) give two
     threads about half the rows each; one big segment is cut in two."""
     from storage.search import vectors
