@@ -920,18 +920,18 @@ class Bench:
         info = EmbedderInfo(embedder.name, embedder.model_hash, embedder.dim)
         gc.collect()
         start = time.perf_counter()
+        keys, groups = corpus.keys, corpus.groups  # (groups is made anew at each call)
         index = VectorIndex(folder, info)
         for i in range(0, self.n, EMBED_BATCH):  # as refresh_index adds them
             end = i + EMBED_BATCH
-            index.add(corpus.keys[i:end], corpus.groups[i:end], vectors[i:end])
+            index.add(keys[i:end], groups[i:end], vectors[i:end])
         index.commit()
         build_s = time.perf_counter() - start
         segments = [s.count for s in index.segments]
         log.info("   vector index written in %.1f s: %d segments", build_s, len(segments))
         whole = VectorIndex(self.workdir / "vectors-one-segment", info)
-        whole.add(corpus.keys, corpus.groups, vectors)  # one add: one segment
+        whole.add(keys, groups, vectors)  # one add: one segment
         whole.commit()
-        keys = corpus.keys
 
         qrng = np.random.default_rng(self.args.seed + 2)
         texts = []
