@@ -3,9 +3,10 @@
     words            all must match (AND)
     "exact phrase"   the words in this order
     prefix*          any word starting with "prefix"
-    -excluded        must not match (also -"a phrase")
-    a OR b           either
-    role: user: session: kind: source: before: after:    filters (repeat a field for OR)
+    -excluded        must not match (also -"a phrase"); needs a word, phrase or filter besides
+    a OR b           either (words, phrases, prefixes: not exclusions or filters)
+    role: user: session: kind: source: before: after:    filters (repeat a field for OR;
+                     a filter cannot be excluded)
 
 Unknown ``name:`` prefixes are searched as plain text (so URLs and times work). Problems that
 cannot be read as text raise :class:`QuerySyntaxError` saying what and where.
@@ -30,6 +31,11 @@ _ALNUM = re.compile(r"[^\W_]")  # a character str.isalnum() accepts (one search,
 # no word is an exclusion, a phrase, a prefix or a field (what most typed queries are).
 _PLAIN_WORD = r'[^\W_][^\s"*:\x00-\x1f\x7f]*'
 _PLAIN = re.compile(rf"\s*{_PLAIN_WORD}(?:\s+{_PLAIN_WORD})*\s*")
+_OR = 'it joins words or phrases ("a OR b")'
+_OR_FILTER = (
+    "OR joins words or phrases, not filters; "
+    "to allow several values, repeat the field (role:user role:assistant)"
+)
 
 
 class QuerySyntaxError(StorageError, ValueError):
@@ -92,6 +98,17 @@ class ParsedQuery:
     def empty(self) -> bool:
         return not self.groups
 
+    def check_searchable(self) -> None:
+        """Raise :class:`QuerySyntaxError` for a query that only excludes (``-fox``): it says
+        what to add, where "nothing to search for" would not. Call it once every filter has
+        joined: parsing cannot, as ``search("-fox", role="user")`` adds its filter after."""
+        if self.excluded and not self.groups and not self.filters.any():
+            raise QuerySyntaxError(
+                self.text,
+                None,
+                "it only excludes words; add a word, a phrase or a filter to search for",
+            )
+
 
 def parse_date(value: str, name: str, query: str, position: int) -> dt.datetime:
     """YYYY, YYYY-MM, YYYY-MM-DD or an ISO date-time; local time when no offset is given."""
@@ -106,7 +123,16 @@ def parse_date(value: str, name: str, query: str, position: int) -> dt.datetime:
         raise QuerySyntaxError(
             query, position, f"{name}:{value} is not a date (use YYYY-MM-DD)"
         ) from None
-    return parsed if parsed.tzinfo else parsed.astimezone()
+    if parsed.tzinfo:
+        return parsed
+    try:
+        # Local time at the ends of the calendar (0001-01-01, 9999-12-31) can fall in year 0
+        # or 10000, which datetime cannot hold (ValueError, or OverflowError on some zones).
+        return parsed.astimezone()
+    except (ValueError, OverflowError):
+        raise QuerySyntaxError(
+            query, position, f"{name}:{value} is too far in the past or future to search"
+        ) from None
 
 
 def parse(query: str) -> ParsedQuery:
@@ -129,6 +155,7 @@ def parse_full(query: str) -> ParsedQuery:
     text = _CONTROL.sub(" ", query)
     parsed = ParsedQuery(text=query)
     pending_or = False
+    previous = ""  # what the last clause read was: "term", "exclusion" or "filter"
     pos = 0
     n = len(text)
     while pos < n:
@@ -160,24 +187,45 @@ def parse_full(query: str) -> ParsedQuery:
             token = text[pos:end]
             pos = end
             if token == "OR" and not negate:
+                if previous == "filter":
+                    raise QuerySyntaxError(query, start, _OR_FILTER)
+                if previous == "exclusion":
+                    raise QuerySyntaxError(query, start, f"OR cannot follow an exclusion; {_OR}")
                 if not parsed.groups:
                     raise QuerySyntaxError(query, start, "OR needs something before it")
                 pending_or = True
                 continue
             name, colon, value = token.partition(":")
-            if colon and name.lower() in FIELDS and not negate:
+            if colon and name.lower() in FIELDS:
+                if negate:
+                    raise QuerySyntaxError(
+                        query,
+                        start,
+                        f"a filter cannot be excluded (-{_shorten(token, 30)}); "
+                        "filter by the values to keep instead",
+                    )
+                if pending_or:
+                    raise QuerySyntaxError(query, start, _OR_FILTER)
                 _apply_filter(parsed.filters, name.lower(), value.strip('"'), query, start)
+                previous = "filter"
                 continue
             term = _bare_term(token)
         if term is None:
             continue  # a lone "-" or "*" or punctuation: nothing to search for
         if negate:
+            if pending_or:
+                raise QuerySyntaxError(
+                    query, start, f"OR cannot be followed by an exclusion; {_OR}"
+                )
             parsed.excluded.append(term)
+            previous = "exclusion"
         elif pending_or:
             parsed.groups[-1].append(term)
             pending_or = False
+            previous = "term"
         else:
             parsed.groups.append([term])
+            previous = "term"
         if len(parsed.groups) + len(parsed.excluded) > MAX_CLAUSES:
             raise QuerySyntaxError(query, start, f"more than {MAX_CLAUSES} search terms")
     if pending_or:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storage import Archive
 from storage.search.query import QuerySyntaxError, Term, parse, parse_full
 
 
@@ -51,6 +54,18 @@ def test_unknown_fields_are_text() -> None:
         ("role:", "role: needs a value", 1),
         ("OR cats", "OR needs something before it", 1),
         ("cats OR", "OR needs something after it", 7),
+        ("fox OR -dog", "OR cannot be followed by an exclusion", 8),
+        ('fox OR -"lazy dog"', "OR cannot be followed by an exclusion", 8),
+        ("-dog OR fox", "OR cannot follow an exclusion", 6),
+        ("cat -dog OR fox", "OR cannot follow an exclusion", 10),
+        ("role:user OR role:assistant fox", "OR joins words or phrases, not filters", 11),
+        ("fox OR role:user", "OR joins words or phrases, not filters", 8),
+        ("fox role:user OR cat", "OR joins words or phrases, not filters", 15),
+        ("-role:user fox", "a filter cannot be excluded (-role:user)", 1),
+        ("fox -Kind:document", "a filter cannot be excluded (-Kind:document)", 5),
+        ("fox -after:2025", "a filter cannot be excluded", 5),
+        ("after:0001 fox", "after:0001 is too far in the past or future to search", 1),
+        ("fox before:0001-01-01", "before:0001-01-01 is too far in the past or future", 5),
     ],
 )
 def test_errors_say_what_and_where(query: str, message: str, position: int) -> None:
@@ -59,6 +74,81 @@ def test_errors_say_what_and_where(query: str, message: str, position: int) -> N
     assert message in str(info.value)
     assert f"at character {position}" in str(info.value)
     assert info.value.position == position - 1
+
+
+def test_or_message_says_how_to_allow_several_values_of_a_filter() -> None:
+    with pytest.raises(QuerySyntaxError, match=r"repeat the field \(role:user role:assistant\)"):
+        parse("role:user OR role:assistant fox")
+    assert parse("role:user role:assistant fox").filters.role == ["user", "assistant"]
+
+
+@pytest.mark.parametrize("query", ['-"lazy dog"', "--fox", "-fox -dog", "- -fox *"])
+def test_a_query_of_only_exclusions_says_what_is_missing(query: str) -> None:
+    with pytest.raises(QuerySyntaxError) as info:
+        parse(query).check_searchable()
+    assert "only excludes words; add a word, a phrase or a filter to search for" in str(info.value)
+    assert info.value.query == query
+
+
+def test_exclusions_with_a_filter_or_a_word_are_searchable() -> None:
+    parsed = parse("role:user -fox")
+    assert parsed.empty and parsed.filters.role == ["user"]
+    assert parsed.excluded == [Term("fox")]
+    parsed.check_searchable()
+    parse("cat -dog").check_searchable()
+    parsed = parse("-fox")
+    parsed.filters.role.append("user")  # as a filter given to search() joins it
+    parsed.check_searchable()
+    parse("- * ** --").check_searchable()  # the search says "nothing to search for"
+    # Only the known fields are filters: an unknown one is text, and may be excluded.
+    parsed = parse("-foo:bar fox")
+    assert parsed.excluded == [Term("foo:bar")] and parsed.groups == [[Term("fox")]]
+
+
+@pytest.fixture
+def time_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set the local time zone (TZ) for the test; the real one comes back after it."""
+
+    def use(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("zone", "query"),
+    [
+        ("UTC", "after:0001 fox"),
+        ("UTC", "before:0001-01-01 fox"),
+        ("Pacific/Kiritimati", "after:9999-12-31T23:59:59 fox"),
+        ("America/New_York", "before:9999-12-31T23:59:59 fox"),  # OverflowError there
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_syntax_errors(
+    time_zone: Callable[[str], None], zone: str, query: str
+) -> None:
+    time_zone(zone)
+    with pytest.raises(QuerySyntaxError, match="too far in the past or future to search") as info:
+        parse(query)
+    assert info.value.position == 0
+    # With an offset, the same days are searched as given.
+    f = parse("after:0001-01-01T00:00+00:00 before:9999-12-31T23:59:59+00:00 fox").filters
+    assert f.after and f.after.year == 1 and f.before and f.before.year == 9999
+
+
+@pytest.mark.asyncio
+async def test_dates_given_to_archive_search_are_checked_the_same(
+    time_zone: Callable[[str], None], archive: Archive
+) -> None:
+    time_zone("UTC")
+    with pytest.raises(QuerySyntaxError, match="after:0001 is too far in the past or future"):
+        await archive.search("fox", "keyword", after="0001")
+    with pytest.raises(QuerySyntaxError, match="before:yesterday is not a date"):
+        await archive.search("fox", "keyword", before="yesterday")
+    assert (await archive.search("fox", "keyword", after="0002")).total == 0
 
 
 def test_huge_query_is_refused_quickly() -> None:
