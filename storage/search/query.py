@@ -26,10 +26,15 @@ MAX_CLAUSES = 64
 FIELDS = ("role", "user", "session", "kind", "source", "before", "after")
 KINDS = ("message", "document", "context")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# A lone surrogate: what Python makes of a byte that is not UTF-8 in a command line or file
+# name (U+DC80-U+DCFF stand for the bytes 0x80-0xFF). Such a query cannot be encoded as UTF-8
+# for the index, or for JSON output.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ALNUM = re.compile(r"[^\W_]")  # a character str.isalnum() accepts (one search, not a loop)
-# Only plain words: each starts with a letter or digit and holds no quote, colon or star, so
-# no word is an exclusion, a phrase, a prefix or a field (what most typed queries are).
-_PLAIN_WORD = r'[^\W_][^\s"*:\x00-\x1f\x7f]*'
+# Only plain words: each starts with a letter or digit and holds no quote, colon, star or
+# surrogate, so no word is an exclusion, a phrase, a prefix, a field or not text (what most
+# typed queries are).
+_PLAIN_WORD = r'[^\W_][^\s"*:\x00-\x1f\x7f\ud800-\udfff]*'
 _PLAIN = re.compile(rf"\s*{_PLAIN_WORD}(?:\s+{_PLAIN_WORD})*\s*")
 _OR = 'it joins words or phrases ("a OR b")'
 _OR_FILTER = (
@@ -152,6 +157,11 @@ def parse_full(query: str) -> ParsedQuery:
             f"the query is {len(query):,} characters long; "
             f"at most {MAX_QUERY_CHARS:,} are searched",
         )
+    bad = _SURROGATE.search(query)
+    if bad:
+        code = ord(bad.group())
+        what = f"byte 0x{code - 0xDC00:02X}" if code >= 0xDC80 else f"U+{code:04X}"
+        raise QuerySyntaxError(query, bad.start(), f"it is not valid UTF-8 ({what})")
     text = _CONTROL.sub(" ", query)
     parsed = ParsedQuery(text=query)
     pending_or = False

@@ -66,6 +66,9 @@ def test_unknown_fields_are_text() -> None:
         ("fox -after:2025", "a filter cannot be excluded", 5),
         ("after:0001 fox", "after:0001 is too far in the past or future to search", 1),
         ("fox before:0001-01-01", "before:0001-01-01 is too far in the past or future", 5),
+        ("fox \udcff", "it is not valid UTF-8 (byte 0xFF)", 5),
+        ("fox\udcc3\udca9", "it is not valid UTF-8 (byte 0xC3)", 4),
+        ('"a \ud83d"', "it is not valid UTF-8 (U+D83D)", 4),
     ],
 )
 def test_errors_say_what_and_where(query: str, message: str, position: int) -> None:
@@ -207,6 +210,7 @@ QUERY_PARTS = st.sampled_from(
         "\u2028",
         "…",
         "日本",
+        "x\udcff",
     ]
 )
 
