@@ -23,14 +23,25 @@ def _search_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="default: setting search.default_mode",
     )
-    parser.add_argument("--limit", type=int, default=20)
-    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--limit", type=_count, default=20, help="hits to show (default 20)")
+    parser.add_argument("--offset", type=_count, default=0, help="hits to skip (default 0)")
     parser.add_argument("--user", action="append", default=None)
     parser.add_argument("--session", action="append", default=None)
     parser.add_argument("--role", action="append", default=None)
     parser.add_argument(
         "--kind", action="append", default=None, choices=("message", "document", "context")
     )
+
+
+def _count(text: str) -> int:
+    """A whole number of 0 or more (argparse names the option in its usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 async def _cmd_search(archive: Archive, args: argparse.Namespace, out: TextIO) -> int:

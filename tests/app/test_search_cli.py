@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +53,40 @@ def test_bad_query_is_an_error_on_stderr(sample: Path, capsys: pytest.CaptureFix
     code, out = run("--archive", str(sample), "search", '"unclosed')
     assert code == 1 and out == ""
     assert 'this " is never closed at character 1' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--limit", "-1"), ("--offset", "-5"),
+                                               ("--limit", "many")])
+def test_a_bad_limit_or_offset_is_a_usage_error(
+    sample: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        run("--archive", str(sample), "search", "python", option, value)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+@pytest.mark.parametrize("output", [[], ["--json"]])
+def test_a_query_that_is_not_utf8_is_an_error_on_stderr(
+    sample: Path, capsys: pytest.CaptureFixture[str], mode: str, output: list[str]
+) -> None:
+    # What Python makes of the command-line bytes b"fox \xff" (surrogateescape).
+    code, out = run("--archive", str(sample), "search", os.fsdecode(b"fox \xff"),
+                    "--mode", mode, *output)
+    assert code == 1 and out == ""
+    assert "not valid UTF-8 (byte 0xFF) at character 5" in capsys.readouterr().err
+
+
+def test_a_query_that_is_not_utf8_from_a_real_command_line(sample: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--archive", str(sample), "search", b"fox \xff", "--json"],
+        capture_output=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 1 and result.stdout == b""
+    assert b"not valid UTF-8 (byte 0xFF) at character 5" in result.stderr
+    assert b"Traceback" not in result.stderr
 
 
 def test_reindex(sample: Path) -> None:
