@@ -167,27 +167,28 @@ class SearchMixin(ArchiveBase):
             dirty = self._take_dirty()
             everything = any(user == EVERYTHING for user, _ in dirty)
             report: RefreshReport | None = None
+            # Another process's commit (one stat when there is none); also finds an index
+            # folder deleted under us, which the refresh below rebuilds.
+            engine.indexer.sync()
             rescan = self.rescan_on_search and engine.indexer.needs_full_scan(
                 self.own_stamp, SCAN_INTERVAL
             )
-            if everything or rescan:
-                self.__dict__.get("_titles", {}).clear()  # another process may have renamed
-                report = self._refresh(None, wait=False)
-            elif dirty:
-                report = self._refresh(None, wait=False, only=dirty)
-            if report is None and dirty:
-                # Another process holds the index: remember what we wrote for the next search.
-                with self._dirty_lock:
-                    self._dirty |= dirty
-            engine.indexer.sync()  # another process's commit (one stat when there is none)
             try:
+                if everything or rescan or engine.indexer.lost:
+                    self.__dict__.get("_titles", {}).clear()  # another process may have renamed
+                    report = self._refresh(None, wait=False)
+                elif dirty:
+                    report = self._refresh(None, wait=False, only=dirty)
+                if report is None and dirty:
+                    # Another process holds the index: remember what we wrote for the next one.
+                    with self._dirty_lock:
+                        self._dirty |= dirty
                 return engine.search(query, mode, limit, offset, **filters)
             except IndexCorruptError as exc:
                 log.warning("search index damaged, rebuilding: %s", exc)
                 self._rebuild(None)
-                assert self._engine is not None
-                self._engine.indexer.rebuilt_reason = str(exc)
-                return self._engine.search(query, mode, limit, offset, **filters)
+                engine.indexer.rebuilt_reason = str(exc)
+                return engine.search(query, mode, limit, offset, **filters)
 
     @threaded
     def refresh_index(self, control: JobControl | None = None) -> RefreshReport:

@@ -90,9 +90,15 @@ class SearchEngine:
             return SearchResults(query, mode, 0, [])
         fulltext = self.indexer.fulltext
         assert fulltext is not None
-        self._current = fulltext.searcher()  # one consistent view for the whole search
         try:
+            self._current = fulltext.searcher()  # one consistent view for the whole search
             return self._search(parsed, mode, limit, offset)
+        except BaseException as exc:
+            # tantivy reads a damaged file by panicking (pyo3's PanicException is not an
+            # Exception): the index's fault, not the query's.
+            if type(exc).__module__ == "pyo3_runtime":
+                raise IndexCorruptError(f"the keyword index is unreadable: {exc}") from exc
+            raise
         finally:
             self._current = None
 

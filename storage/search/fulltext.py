@@ -384,7 +384,10 @@ class FullTextIndex:
         except FileNotFoundError:
             sig = None  # reload: tantivy reports what is wrong
         if sig is None or sig != self._meta_sig:
-            self.index.reload()
+            try:
+                self.index.reload()
+            except (ValueError, OSError) as exc:
+                raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
             self._meta_sig = sig
         return self.index.searcher()
 

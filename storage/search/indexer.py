@@ -126,6 +126,7 @@ class Indexer:
         self.rebuilt_reason: str | None = None
         self._state_sig: list[int] | None = None  # of the state.json our view was read from
         self._unchecked: str | None = None  # opened without repairing: why it looked damaged
+        self.lost = False  # state.json vanished under an open index (.index/ deleted)
         # Checked before every search: plain strings, pathlib costs more than the stat itself.
         self._stamp_file = os.fspath(stamp_path(root))
         self._state_file = os.fspath(self.folder / "state.json")
@@ -162,29 +163,43 @@ class Indexer:
         if self.fulltext is None:
             return  # not open yet: open() reads the state
         sig = _sig(self._state_file)
+        # Gone: being rebuilt by another process right now, or .index/ deleted (a refresh,
+        # under the lock, tells which and rebuilds it if need be).
+        self.lost = sig is None and self._state_sig is not None
         if sig is None or sig == self._state_sig:
-            return  # unchanged, or being rebuilt right now (open() decides under the lock)
+            return
         state_path = self.folder / "state.json"
         try:
             state = orjson.loads(state_path.read_bytes())
         except (orjson.JSONDecodeError, OSError) as exc:
             log.warning("cannot read %s written by another process: %s", state_path, exc)
             return
+        if not isinstance(state, dict):
+            log.warning("%s written by another process is not a JSON object", state_path)
+            return
         if {k: state.get(k) for k in ("version", "analyzer", "embedder")} != (
             self._expected_header()
         ):
-            # Built with other settings (changed by the other process): ours apply here until
-            # this archive is reopened; the other process's view is not taken in.
+            # Built with other settings by another process (a different embedder, stemming
+            # or version). Searches here keep this process's view; the next refresh (under
+            # the lock) rebuilds the index with this process's settings. Adding to the other
+            # index would mix vector spaces.
             log.warning("%s was built with other settings; keeping this process's view", state_path)
+            self._unchecked = f"{state_path} was rebuilt with other settings by another process"
             return
         if self.vectors is not None:
             try:
-                self.vectors = VectorIndex(self.folder / "vectors", self.vectors.embedder)
+                vectors = VectorIndex(self.folder / "vectors", self.vectors.embedder)
             except IndexCorruptError as exc:
                 # The other process may have replaced a segment while we read its manifest;
                 # keep our view, the next sync reads the settled state.
                 log.info("vector index changing under us, keeping the previous view: %s", exc)
                 return
+            problem = _vector_problem(vectors, state)
+            if problem is not None:
+                log.info("vector index changing under us, keeping the previous view: %s", problem)
+                return
+            self.vectors = vectors
         self.state = state
         self._state_sig = sig
 
@@ -200,7 +215,11 @@ class Indexer:
         if reason is None:
             try:
                 self._open_indexes()
+                problem = _vector_problem(self.vectors, self.state)
+                if problem is not None:
+                    raise IndexCorruptError(problem)
                 self._unchecked = None
+                self.lost = False
                 return
             except IndexCorruptError as exc:
                 reason = str(exc)
@@ -214,6 +233,7 @@ class Indexer:
         self._wipe()
         self._open_indexes()
         self._unchecked = None
+        self.lost = False
 
     def _problem(self) -> str | None:
         state_path = self.folder / "state.json"
@@ -226,6 +246,8 @@ class Indexer:
             state = orjson.loads(state_path.read_bytes())
         except (orjson.JSONDecodeError, OSError) as exc:
             return f"{state_path} is unreadable: {exc}"
+        if not isinstance(state, dict) or not isinstance(state.get("sources", {}), dict):
+            return f"{state_path} is not an index state (a JSON object with its sources)"
         header = {k: state.get(k) for k in ("version", "analyzer", "embedder")}
         if header["version"] != STATE_VERSION:
             return (
@@ -381,6 +403,10 @@ class Indexer:
         started = time.monotonic()
         report = RefreshReport(rebuilt=self.rebuilt_reason is not None)
         self.sync()
+        if self.lost:  # state.json gone, and not another process's rebuild (we hold the lock)
+            self.rebuilt_reason = "the index folder was deleted"
+            report.rebuilt = True
+            self._wipe()
         if self.fulltext is None or self._unchecked is not None:
             self.open()
         current = self.scan(only)
@@ -629,6 +655,8 @@ class Indexer:
         for key, entry in done.items():
             entry.pop("docs_added", None)
             sources[key] = entry
+        # What the vector manifest holds: a manifest or segment lost later is found on open.
+        self.state["vectors"] = self.vectors.count if self.vectors is not None else None
         atomic_write(self.folder / "state.json", orjson.dumps(self.state))
         self._state_sig = _sig(self.folder / "state.json")
         (self.folder / "state.pending").unlink(missing_ok=True)
@@ -736,6 +764,19 @@ def _message_text(message: Message | _Indexed) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _vector_problem(vectors: VectorIndex | None, state: dict[str, Any]) -> str | None:
+    """What is wrong when the vector index does not hold the vectors the state says its last
+    commit left (a manifest, segment or the whole folder deleted); None if it does, or when
+    the state does not say (an index written before it recorded this)."""
+    expected = state.get("vectors")
+    if vectors is None or not isinstance(expected, int) or vectors.count == expected:
+        return None
+    return (
+        f"the vector index holds {vectors.count:,} vectors, its last commit left {expected:,} "
+        "(files missing or replaced)"
+    )
+
+
 def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[str]:
     """Problems of the index in ``root/.index`` (empty if fine or absent); changes nothing."""
     folder = root / ".index"
@@ -756,6 +797,9 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
         probe._open_indexes()
     except IndexCorruptError as exc:
         return [str(exc)]
+    problem = _vector_problem(probe.vectors, probe.state)
+    if problem is not None:
+        return [problem]
     assert probe.fulltext is not None
     expected, actual = probe.expected_docs(), probe.fulltext.num_docs()
     if expected != actual:

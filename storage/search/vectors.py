@@ -20,6 +20,8 @@ import itertools
 import logging
 import mmap
 import os
+import re
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -52,6 +54,8 @@ RERANK = 100  # int8 candidates re-ranked from float16
 MAX_SEGMENTS = 8
 SEGMENT_ROWS = 131_072  # vectors queued before a segment is written
 WRITE_CHUNK = 16_384  # rows converted at a time while a segment is written
+_SEGMENT_NAME = re.compile(r"seg\d{6,}")  # names from the manifest become file names
+_DELETED_NAME = re.compile(r"seg\d{6,}\.del\d{6,}\.npy")
 _FILES = (
     "vec.npy",
     "i8.npy",
@@ -129,10 +133,14 @@ class Segment:
             self.columns = [np.ascontiguousarray(c) for c in codes.T]
             self.group_index = np.load(folder / f"{name}.gidx.npy")
             self.groups: list[str] = orjson.loads((folder / f"{name}.groups.json").read_bytes())
+            if not isinstance(self.groups, list) or not all(
+                isinstance(g, str) for g in self.groups
+            ):
+                raise ValueError(f"{name}.groups.json is not a list of group names")
             self.key_offsets = np.load(folder / f"{name}.koff.npy")
             self.key_blob = np.load(folder / f"{name}.keys.npy", mmap_mode="r")
             self.deleted = np.load(folder / deleted) if deleted else np.zeros(count, dtype=bool)
-        except (OSError, ValueError, orjson.JSONDecodeError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # numpy: EOFError for an empty file
             raise IndexCorruptError(f"vector segment {name} in {folder}: {exc}") from exc
         shapes = {
             len(self.vectors),
@@ -148,6 +156,31 @@ class Segment:
                 f"vector segment {name} in {folder} is incomplete: files hold {sorted(shapes)} "
                 f"rows, the manifest says {count}"
             )
+        if count and (
+            int(self.group_index.min()) < 0
+            or int(self.group_index.max()) >= len(self.groups)
+            or int(self.key_offsets[-1]) > len(self.key_blob)
+        ):
+            raise IndexCorruptError(
+                f"vector segment {name} in {folder} is inconsistent: its group numbers or key "
+                "offsets point past its group and key files"
+            )
+
+    def check_mapped(self) -> None:
+        """Raise IndexCorruptError if a memory-mapped file (int8 rows, keys) is shorter than
+        when it was opened: reading a page past a file's end kills the process (SIGBUS),
+        so a file cut by something else while the archive is open must be found first."""
+        for array, ext in ((self.int8, "i8.npy"), (self.key_blob, "keys.npy")):
+            path = self.folder / f"{self.name}.{ext}"
+            want = int(array.offset) + array.nbytes
+            try:
+                size = os.stat(path).st_size
+            except OSError as exc:
+                raise IndexCorruptError(f"vector segment {self.name}: {exc}") from exc
+            if size < want:
+                raise IndexCorruptError(
+                    f"{path} was cut to {size:,} bytes while open (it holds {want:,})"
+                )
 
     def release_pages(self) -> None:
         """Let the kernel drop the pages of the memory-mapped int8 copy a search touched, so
@@ -198,23 +231,46 @@ class VectorIndex:
         self.manifest_path = folder / "manifest.json"
         self.segments: list[Segment] = []
         self.next_id = 0
+        # A token the manifest gets at every commit: a commit checks that the manifest on disk
+        # is still the one this view was read from (or made), so a process working from a
+        # stale view (another process rebuilt the index meanwhile) never writes a manifest
+        # that names the other's segment files as its own.
+        self.generation: str | None = None
         self._queue: list[tuple[list[str], list[str], np.ndarray]] = []
         self._queued = 0
         if self.manifest_path.exists():
             try:
                 manifest = orjson.loads(self.manifest_path.read_bytes())
-            except orjson.JSONDecodeError as exc:
+            except (orjson.JSONDecodeError, OSError) as exc:
                 raise IndexCorruptError(f"{self.manifest_path}: {exc}") from exc
+            if not isinstance(manifest, dict):
+                raise IndexCorruptError(f"{self.manifest_path} is not a JSON object")
             if manifest.get("embedder") != embedder.to_dict():
                 raise IndexCorruptError(
                     f"vector index was built with {manifest.get('embedder')}, not "
                     f"{embedder.to_dict()}: rebuilding so vector spaces never mix"
                 )
-            self.next_id = int(manifest.get("next_id", 0))
-            for entry in manifest.get("segments", []):
-                self.segments.append(
-                    Segment(folder, entry["name"], int(entry["count"]), entry.get("deleted"))
-                )
+            generation = manifest.get("generation")
+            self.generation = generation if isinstance(generation, str) else None
+            try:
+                self.next_id = int(manifest.get("next_id", 0))
+                entries = [
+                    (str(e["name"]), int(e["count"]), e.get("deleted"))
+                    for e in manifest.get("segments", [])
+                ]
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                raise IndexCorruptError(
+                    f"{self.manifest_path} lists segments wrongly: {exc}"
+                ) from exc
+            for name, count, deleted in entries:
+                if not _SEGMENT_NAME.fullmatch(name) or not (
+                    deleted is None
+                    or (isinstance(deleted, str) and _DELETED_NAME.fullmatch(deleted))
+                ):
+                    raise IndexCorruptError(
+                        f"{self.manifest_path} names a segment file wrongly: {name!r}, {deleted!r}"
+                    )
+                self.segments.append(Segment(folder, name, count, deleted))
 
     @property
     def count(self) -> int:
@@ -256,6 +312,9 @@ class VectorIndex:
         """Write a segment from float16 row chunks (``chunks`` is called twice: once for the
         mean, once to write), chunk by chunk into the files, so memory stays bounded."""
         name = f"seg{self.next_id:06d}"
+        while (self.folder / f"{name}.vec.npy").exists():  # another view's (never overwritten)
+            self.next_id += 1
+            name = f"seg{self.next_id:06d}"
         self.next_id += 1
         rows = len(keys)
         total = np.zeros(self.embedder.dim, dtype=np.float64)
@@ -352,9 +411,18 @@ class VectorIndex:
             self._write_segment(keys, groups, chunks)
 
     def commit(self) -> None:
+        """Write the queued vectors and the manifest. The caller holds the index lock."""
+        on_disk = self._generation_on_disk()
+        if on_disk != self.generation:
+            raise IndexCorruptError(
+                f"{self.manifest_path} was replaced by another process since this one read it "
+                "(the index was rebuilt meanwhile): rebuilding"
+            )
         self._write_queue()
+        self.generation = secrets.token_hex(8)
         manifest = {
             "embedder": self.embedder.to_dict(),
+            "generation": self.generation,
             "next_id": self.next_id,
             "segments": [
                 {"name": s.name, "count": s.count, "deleted": s.deleted_file} for s in self.segments
@@ -362,6 +430,16 @@ class VectorIndex:
         }
         atomic_write(self.manifest_path, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         self._collect_garbage()
+
+    def _generation_on_disk(self) -> str | None:
+        try:
+            manifest = orjson.loads(self.manifest_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (orjson.JSONDecodeError, OSError) as exc:
+            raise IndexCorruptError(f"{self.manifest_path}: {exc}") from exc
+        generation = manifest.get("generation") if isinstance(manifest, dict) else None
+        return generation if isinstance(generation, str) else None
 
     def _collect_garbage(self) -> None:
         live = {"manifest.json"}
@@ -398,6 +476,8 @@ class VectorIndex:
         }
         if not shares:  # every vector deleted
             return []
+        for segment in self.segments:
+            segment.check_mapped()
         found: list[tuple[float, int, int]] = []
         try:
             numbers, rows, rough = _candidates(self.segments, shares, q, exact)

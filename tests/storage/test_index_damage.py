@@ -1,0 +1,224 @@
+"""Index files damaged, lost or replaced (by a crash, a sync tool, a person, another
+process with other settings): found, reported, rebuilt from the archive's files, and never
+a crash, while the archive stays usable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from storage import Archive, Message
+from storage.search.embedder import load_embedder
+from storage.search.fulltext import IndexCorruptError
+from storage.search.vectors import EmbedderInfo, VectorIndex
+from tests.storage.test_index_processes import other_process
+
+pytestmark = pytest.mark.asyncio
+HASHING = {"vector": {"embedder": "hashing"}}
+TEXTS = {
+    "m1": "How do I keep a castle warm in winter?",
+    "m2": "Tapestries and big fireplaces kept the great hall warm.",
+    "m3": "My cat sleeps on the radiator all afternoon.",
+}
+
+
+async def filled(root: Path) -> Archive:
+    archive = await Archive.open(root, create=True, overrides=HASHING)
+    await archive.create_user("ada")
+    session = await archive.create_session("ada", "Castles")
+    await archive.add_messages(
+        "ada",
+        session.session_id,
+        [Message(message_id=k, role="user", content=v) for k, v in TEXTS.items()],
+    )
+    assert {h.message_id for h in (await archive.search("warm", "keyword")).hits} == {"m1", "m2"}
+    return archive
+
+
+def segment_file(root: Path, ext: str) -> Path:
+    manifest = orjson.loads((root / ".index" / "vectors" / "manifest.json").read_bytes())
+    return root / ".index" / "vectors" / f"{manifest['segments'][0]['name']}.{ext}"
+
+
+async def found_again(root: Path) -> None:
+    """A fresh process's view: the damage is reported, the next search rebuilds and finds
+    everything, and nothing is reported after."""
+    reopened = await Archive.open(root, overrides=HASHING)
+    assert reopened.index_problems()
+    report = await reopened.verify()
+    assert any("search index" in p.problem for p in report.problems)
+    keyword = await reopened.search("warm", "keyword")
+    assert {h.message_id for h in keyword.hits} == {"m1", "m2"}
+    semantic = await reopened.search("castle warm in winter", "semantic")
+    assert semantic.hits[0].message_id == "m1"
+    assert reopened.index_problems() == []
+    await reopened.close()
+
+
+@pytest.mark.parametrize(
+    "ext", ["vec.npy", "i8.npy", "scale.npy", "mean.npy", "bits.npy", "gidx.npy", "koff.npy",
+            "keys.npy", "groups.json"]
+)
+async def test_an_empty_segment_file_is_rebuilt(tmp_path: Path, ext: str) -> None:
+    archive = await filled(tmp_path / "a")
+    await archive.close()
+    segment_file(archive.root, ext).write_bytes(b"")
+    await found_again(archive.root)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("vectors/manifest.json", b"[]"),
+        ("vectors/manifest.json", b"null"),
+        ("vectors/manifest.json", b'{"segments": [{"name": "../../../x", "count": 1}]}'),
+        ("vectors/manifest.json", b'{"segments": [{"count": 3}]}'),
+        ("state.json", b"[]"),
+        ("state.json", b'{"version": 1, "sources": []}'),
+    ],
+)
+async def test_index_files_of_the_wrong_shape_are_rebuilt(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    archive = await filled(tmp_path / "a")
+    await archive.close()
+    path = archive.root / ".index" / name
+    if name.startswith("vectors/") and content.startswith(b"{"):
+        manifest = orjson.loads(path.read_bytes())  # a valid header, wrong segments
+        manifest["segments"] = orjson.loads(content)["segments"]
+        content = orjson.dumps(manifest)
+    path.write_bytes(content)
+    await found_again(archive.root)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("lost", ["vectors/manifest.json", "vectors"])
+async def test_a_lost_vector_manifest_or_folder_is_found(tmp_path: Path, lost: str) -> None:
+    archive = await filled(tmp_path / "a")
+    await archive.close()
+    path = archive.root / ".index" / lost
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    reopened = await Archive.open(archive.root, overrides=HASHING)
+    assert any("vector index holds 0 vectors" in p for p in reopened.index_problems())
+    await reopened.close()
+    await found_again(archive.root)
+
+
+async def test_the_index_folder_deleted_under_an_open_archive_is_rebuilt(tmp_path: Path) -> None:
+    archive = await filled(tmp_path / "a")
+    shutil.rmtree(archive.root / ".index")
+    results = await archive.search("warm", "keyword")
+    assert {h.message_id for h in results.hits} == {"m1", "m2"}
+    assert (archive.root / ".index" / "state.json").exists()  # rebuilt by that search
+    session = (await archive.list_sessions("ada"))[0].session_id
+    await archive.add_message(
+        "ada", session, Message(message_id="m4", role="user", content="warm socks")
+    )
+    assert {h.message_id for h in (await archive.search("warm", "keyword")).hits} == {
+        "m1",
+        "m2",
+        "m4",
+    }
+    assert archive.index_problems() == []
+    await archive.close()
+
+
+@pytest.mark.parametrize(
+    "pattern", ["*.i8.npy", "*.keys.npy", "fulltext/*.store", "fulltext/*.idx"]
+)
+async def test_files_cut_under_an_open_archive_are_found_not_fatal(
+    tmp_path: Path, pattern: str
+) -> None:
+    """In a child process: reading a memory-mapped page past a cut file's end is SIGBUS,
+    which would take the test run with it."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.storage.test_index_damage import filled
+
+        async def main():
+            archive = await filled(Path({str(tmp_path / "a")!r}))
+            await archive.search("warm", "hybrid")
+            index = archive.root / ".index"
+            for path in (index / "vectors").glob({pattern!r}) if "fulltext" not in {pattern!r} \\
+                    else index.glob({pattern!r}):
+                with open(path, "r+b") as f:
+                    f.truncate(path.stat().st_size // 2)
+            for mode in ("semantic", "keyword", "hybrid"):
+                results = await archive.search("castle warm in winter", mode)
+                print(mode, results.hits[0].message_id, bool(results.degraded), flush=True)
+            print("problems", len(archive.index_problems()))
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.split("\n")
+    assert lines[:3] == ["semantic m1 True", "keyword m1 True", "hybrid m1 True"], done.stdout
+    assert lines[3] == "problems 0"
+
+
+async def test_processes_with_other_embedders_never_mix_vector_spaces(tmp_path: Path) -> None:
+    """Ours embeds with the hashing embedder; another process (the archive's own setting,
+    the packaged model) rebuilds the index while ours is open. Our next refresh must not add
+    its vectors to the other's segments: it rebuilds in its own space."""
+    archive = await filled(tmp_path / "a")
+    await archive.search("warm", "semantic")
+    assert other_process(archive.root, "search", "semantic", "castle")[0] != "0"
+    session = (await archive.list_sessions("ada"))[0].session_id
+    texts = {**TEXTS, "m4": "A castle keeps its warmth behind thick stone walls."}
+    await archive.add_message(
+        "ada", session, Message(message_id="m4", role="user", content=texts["m4"],
+                                timestamp=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    )
+    results = await archive.search("castle warm in winter", "semantic")
+    assert results.hits[0].message_id == "m1"
+    assert archive.index_problems() == []
+    await archive.close()
+
+    hashing = load_embedder("hashing", 64)
+    info = EmbedderInfo(hashing.name, hashing.model_hash, hashing.dim)
+    index = VectorIndex(tmp_path / "a" / ".index" / "vectors", info)
+    rows = 0
+    for segment in index.segments:
+        for row in np.flatnonzero(~segment.deleted):
+            key = segment.key(int(row))
+            expected = hashing.encode([texts[key.rsplit("/", 1)[1]]])[0]
+            stored = np.asarray(segment.vectors[row], dtype=np.float32)
+            assert float(stored @ expected) > 0.99, key  # every vector in the hashing space
+            rows += 1
+    assert rows == len(texts)
+
+
+async def test_a_commit_from_a_stale_view_is_refused(tmp_path: Path) -> None:
+    """The last line of defence against mixed or lost segments: a manifest replaced since a
+    view read it (another process's commit or rebuild) is never overwritten from that view."""
+    info = EmbedderInfo("test", "0", 4)
+    first = VectorIndex(tmp_path, info)
+    stale = VectorIndex(tmp_path, info)
+    first.add(["a/1"], ["a"], np.eye(4, dtype=np.float32)[:1])
+    first.commit()
+    stale.add(["b/1"], ["b"], np.eye(4, dtype=np.float32)[1:2])
+    with pytest.raises(IndexCorruptError, match="replaced by another process"):
+        stale.commit()
+    fresh = VectorIndex(tmp_path, info)
+    assert [fresh.segments[0].key(0)] == ["a/1"] and len(fresh.segments) == 1
+    fresh.add(["b/1"], ["b"], np.eye(4, dtype=np.float32)[1:2])
+    fresh.commit()  # a view read after the commit may commit
+    assert VectorIndex(tmp_path, info).count == 2
