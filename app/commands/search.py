@@ -9,6 +9,7 @@ from typing import TextIO
 from app.commands import Command, write_json
 from storage import Archive
 from storage.jobs import JobControl, Progress
+from storage.search.query import parse
 
 
 def _search_args(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +51,10 @@ async def _cmd_search(archive: Archive, args: argparse.Namespace, out: TextIO) -
         for name in ("user", "session", "role", "kind")
         if getattr(args, name)
     }
+    if not filters:
+        # A query of only exclusions: say what to add (the search would say there is nothing
+        # to search for). With --role and the like it is a search, so it is not checked then.
+        parse(args.query).check_searchable()
     results = await archive.search(args.query, args.mode, args.limit, args.offset, **filters)
     if args.json:
         data = results.to_dict()

@@ -55,6 +55,20 @@ def test_bad_query_is_an_error_on_stderr(sample: Path, capsys: pytest.CaptureFix
     assert 'this " is never closed at character 1' in capsys.readouterr().err
 
 
+def test_a_query_of_only_exclusions_says_what_to_add(
+    sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run("--archive", str(sample), "search", '-"lazy dog"', "--mode", "keyword")
+    assert code == 1 and out == ""
+    assert "only excludes words; add a word, a phrase or a filter" in capsys.readouterr().err
+    # With a filter, typed or as an option, it is a search.
+    code, out = run("--archive", str(sample), "search", "user:grace -python", "--json")
+    assert code == 0 and json.loads(out)["total"] >= 1
+    code, out = run("--archive", str(sample), "search", "--user", "grace", "--json", "--",
+                    "-python")
+    assert code == 0 and json.loads(out)["total"] >= 1
+
+
 @pytest.mark.parametrize(("option", "value"), [("--limit", "-1"), ("--offset", "-5"),
                                                ("--limit", "many")])
 def test_a_bad_limit_or_offset_is_a_usage_error(
