@@ -3,6 +3,7 @@ in a large session, change polling."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -13,12 +14,14 @@ from PySide6.QtCore import QItemSelectionModel, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSpinBox
 
-from storage import Archive
+from storage import Archive, StorageError
+from storage.jobs import JobControl
 from storage.search.results import Hit
+from storage.worker import run_here
 from tests.conftest import shared_data
 from tests.ui.conftest import listed, run_async, until
 from ui.dialogs.settings import SettingsDialog
-from ui.models import MessageRoles
+from ui.models import HitRoles, MessageRoles
 from ui.widgets.main_window import MainWindow
 
 A001 = "chat_session_20250303_091500_000000_a001"
@@ -120,6 +123,58 @@ def test_deleted_index_is_rebuilt_on_open_with_progress_and_cancel(
 
     run_async(qloop, reopen_fully(), timeout=90)
     assert window.index_report is not None and window.index_report.sources_indexed > 0
+
+
+@pytest.mark.parametrize("end", ["cancel", "failure"])
+def test_an_unfinished_index_update_is_finished_at_the_next_search(
+        window: MainWindow, qloop: Any, sample_copy: Path, end: str) -> None:
+    jobs: list[str] = []
+
+    async def job_runner(root: Path, job: str, control: JobControl, on_changes: Any,
+                         **kwargs: Any) -> Any:
+        jobs.append(job)
+        if len(jobs) == 1:  # the update on open: runs until the user cancels it, or fails
+            if end == "failure":
+                raise StorageError("the disk is full")
+            while True:
+                await asyncio.sleep(0.01)
+                control.check()
+        return await run_here(root, job, control, on_changes, **kwargs)  # the real job
+
+    async def scenario() -> None:
+        window.job_runner = job_runner
+        await window.open_archive(sample_copy)
+        if end == "cancel":
+            await until(lambda: window.jobs.control is not None, timeout=10)
+            window.jobs.cancel_button.click()
+        await window.tasks.wait_idle(timeout=30)
+        assert jobs == ["refresh_index"]
+        if end == "cancel":
+            assert window.status_label.text() == (
+                "Updating the search index: cancelled. Searches use what is indexed; the rest "
+                "is indexed in the background at your next search.")
+        else:
+            assert len(window.errors) == 1 and "the disk is full" in window.errors[0]
+        window.show_search()
+        panel = window.search_panel
+        started: list[str] = []
+        panel.search_started.connect(started.append)
+        panel.mode.setCurrentIndex(0)  # keyword
+        panel.query.setText("gzip")
+        panel.run_now()
+        await panel.task
+        assert started == ["gzip"]
+        await until(lambda: len(jobs) == 2, timeout=10)  # the search started the update
+        await window.tasks.wait_idle(timeout=60)
+        assert window.index_report is not None and window.index_report.sources_indexed > 0
+        panel.run_now()
+        await panel.task
+        assert panel.model.index(0, 0).data(HitRoles.RECORD).message_id == "msg_a001_14"
+        await window.tasks.wait_idle(timeout=30)
+
+    run_async(qloop, scenario(), timeout=90)
+    assert jobs == ["refresh_index", "refresh_index"]  # once: later searches start none
+    assert len(window.errors) == (end == "failure")
 
 
 def test_documents_tab_preview_open_delete(window: MainWindow, qloop: Any, sample_copy: Path,

@@ -19,8 +19,8 @@ class JobIndicator(QWidget):
     the GUI loop with ``call_soon_threadsafe``.
 
     A *background* job (bringing the search index up to date) gives way: a job the user
-    started cancels it and waits for it to stop. Its finished work is kept, and searches
-    index the rest themselves."""
+    started cancels it and waits for it to stop. Its finished work is kept; the window starts
+    it again at the next search (MainWindow.update_index)."""
 
     job_finished = Signal()  # a job ended (done, failed or cancelled): the indicator is free
 

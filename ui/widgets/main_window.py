@@ -134,6 +134,9 @@ class MainWindow(QMainWindow):
         self._search_prepared: Archive | None = None
         self._prepare_later: asyncio.TimerHandle | None = None
         self._index_pending = False  # another process wrote while a job ran: index after it
+        # An index update was cancelled, failed or could not start: searches here do not
+        # rescan, so the next search in the panel starts one (index_soon).
+        self._index_incomplete = False
         # Bulk jobs run in a worker process (storage.worker.run_here runs them in this one).
         self.job_runner = job_runner
         self._stale_sessions: dict[str, None] = {}  # changed by a worker process, in order
@@ -165,6 +168,7 @@ class MainWindow(QMainWindow):
         # At 1280 px, conversation + details + search do not all fit: search replaces details.
         self.search_dock.visibilityChanged.connect(self._on_search_dock_visibility_changed)
         self.search_panel.hit_activated.connect(self._on_search_hit_activated)
+        self.search_panel.search_started.connect(self._on_search_panel_search_started)
 
         self.status_label = QLabel("", self)
         self.statusBar().addWidget(self.status_label, 1)
@@ -365,6 +369,7 @@ class MainWindow(QMainWindow):
             await self.archive.close()
         self.archive = archive
         self.session = None
+        self._index_incomplete = False  # the update started below is this archive's
         loop = asyncio.get_running_loop()
 
         def listener(change: Change) -> None:  # runs in the writing thread
@@ -950,20 +955,29 @@ class MainWindow(QMainWindow):
 
     async def update_index(self, archive: Archive, rebuild: bool = False) -> RefreshReport | None:
         """On open: index what changed since the last time, in the background (a job the
-        user starts takes precedence and cancels it; searches index the rest themselves).
-        ``rebuild``: throw the index away and build it again (Settings)."""
+        user starts takes precedence and cancels it). ``rebuild``: throw the index away and
+        build it again (Settings). Cancelled or failed, the rest is indexed in the background
+        when the user next searches (searches here do not rescan the archive themselves)."""
         name = "Rebuilding the search index" if rebuild else "Updating the search index"
         if self.jobs.busy:
+            self._index_incomplete = archive is self.archive
             self.notify(f"{name}: another job is running; wait for it or cancel it.")
             return None
         job = "reindex" if rebuild else "refresh_index"
+        report: RefreshReport | None = None
         try:
-            report: RefreshReport = await self.jobs.run(
+            report = await self.jobs.run(
                 name, lambda control: self.in_worker(archive, job, control), background=not rebuild
             )
         except JobCancelled:
-            self.notify(f"{name}: cancelled. Searches use what is indexed and add the rest.")
+            self.notify(
+                f"{name}: cancelled. Searches use what is indexed; the rest is indexed in the "
+                "background at your next search."
+            )
             return None
+        finally:
+            if report is None and archive is self.archive:
+                self._index_incomplete = True  # cancelled or failed (the error is shown)
         if archive is self.archive:
             self.index_report = report
             self.index_updated.emit(report)
@@ -1293,6 +1307,13 @@ class MainWindow(QMainWindow):
                 self.index_soon()
         finally:
             self._polling = False
+
+    def _on_search_panel_search_started(self, _query: str) -> None:
+        """The first search after an index update was cancelled or failed starts another, in
+        the background; later searches do not (unless that one is cancelled too)."""
+        if self._index_incomplete and self.archive is not None:
+            self._index_incomplete = False
+            self.index_soon()
 
     def index_soon(self) -> None:
         """Bring the index up to date in a worker now, or when the running job ends (a new

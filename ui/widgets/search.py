@@ -151,6 +151,7 @@ class SearchPanel(QWidget):
     """Set :attr:`search` to the archive's ``search`` coroutine function (None: unavailable)."""
 
     hit_activated = Signal(object)  # Hit
+    search_started = Signal(str)  # the query sent to the archive (filters included)
     results_shown = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -269,6 +270,7 @@ class SearchPanel(QWidget):
             self.status.setText("")
             return
         self.status.setText("Searching…")
+        self.search_started.emit(query)
         try:
             results: SearchResults = await self.search(query, mode=mode, limit=LIMIT, offset=0)
         except StorageError as exc:
