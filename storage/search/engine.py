@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import tantivy
 
 from storage.search.fulltext import EPOCH, IndexCorruptError, TextQuery, hit_fields
 from storage.search.indexer import Indexer
@@ -20,6 +23,16 @@ _timedelta = dt.timedelta
 
 RRF_K = 60
 MODES = ("keyword", "semantic", "hybrid")
+# Semantic and hybrid searches rank the best RANK_WINDOW hits (each leg's, for hybrid), the
+# same ones whatever page is asked for: pages never repeat or skip a hit and the total does
+# not move from page to page (as Elasticsearch's rank_window_size). Deeper pages are empty.
+RANK_WINDOW = 200
+# Filters a vector's group cannot tell (role, source, dates, excluded words) are applied
+# after the nearest-neighbour search: it looks this many times deeper first, then deeper
+# again while too few pass, down to DEEPEST.
+OVERSAMPLE = 4
+DEEPEST = 32_000
+_GROUP_KINDS = {"message": "m", "context": "c", "document": "d"}
 
 Stored = tuple[float, Any, list[Any]]  # a hit read: score, stored document, hit_fields(doc)
 
@@ -28,8 +41,8 @@ Stored = tuple[float, Any, list[Any]]  # a hit read: score, stored document, hit
 class _Candidate:
     key: str
     score: float
-    doc: Any  # the stored tantivy.Document
-    fields: list[Any]  # its hit field, decoded (hit_fields)
+    doc: Any = None  # the stored tantivy.Document (None: not read yet)
+    fields: list[Any] | None = None  # its hit field, decoded (hit_fields)
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
@@ -122,7 +135,6 @@ class SearchEngine:
                 degraded = embedder.degraded
         if self.indexer.rebuilt_reason:
             degraded = f"the search index is being rebuilt: {self.indexer.rebuilt_reason}"
-        want = offset + limit
         fulltext = self.indexer.fulltext
         assert fulltext is not None
         # The words to search for (and to highlight, built once for both); a semantic search
@@ -133,17 +145,15 @@ class SearchEngine:
             total, page = self._keyword_page(parsed, offset, limit, text)
         else:
             if mode == "semantic":
-                total, ranked = self._semantic(parsed, want)
+                ranked = self._semantic(parsed, RANK_WINDOW)
             else:
-                depth = max(want, 50) * 2
                 # The same terms as a plain keyword search, any of them required: what
                 # snippets highlight does not depend on how the terms combine.
                 text = fulltext.text_query(parsed, any_term=True)
-                k_total, k_ranked = self._keyword(parsed, depth, text)
-                _s_total, s_ranked = self._semantic(parsed, depth)
-                ranked = _fuse(k_ranked, s_ranked)
-                total = max(k_total, len(ranked))
-            page = [(c.score, c.doc, c.fields) for c in ranked[offset : offset + limit]]
+                _k_total, k_ranked = self._keyword(parsed, RANK_WINDOW, text)
+                ranked = _fuse(k_ranked, self._semantic(parsed, RANK_WINDOW))[:RANK_WINDOW]
+            total = len(ranked)  # every one of them reachable by paging
+            page = self._read(ranked[offset : offset + limit])
         hits = self._hits(parsed, page, text, matched=mode == "keyword")
         return SearchResults(parsed.text, mode, total, hits, degraded)
 
@@ -154,7 +164,7 @@ class SearchEngine:
         """A keyword search's total, and each hit on the page read (the hits before
         ``offset`` are ranked, not read)."""
         total, ranked = self._ranked(parsed, offset + limit, text)
-        return total, _docs(self._searcher(), ranked[offset:])
+        return total, _docs(self._searcher(), ranked[offset : offset + limit])
 
     def _keyword(
         self, parsed: ParsedQuery, want: int, text: TextQuery
@@ -174,30 +184,57 @@ class SearchEngine:
         result = _run(self._searcher(), query, max(want, 1))
         return int(result.count or 0), result.hits
 
-    def _semantic(self, parsed: ParsedQuery, want: int) -> tuple[int, list[_Candidate]]:
+    def _semantic(self, parsed: ParsedQuery, want: int) -> list[_Candidate]:
+        """The ``want`` nearest hits that pass the query's filters, nearest first. Filters
+        on whose the hit is (user, session, kind) narrow the vector search itself, so a
+        selective one still finds everything it allows; the others are checked in the
+        keyword index after it, looking deeper while too few pass."""
         embedder, vectors, fulltext = (
             self.indexer.embedder,
             self.indexer.vectors,
             self.indexer.fulltext,
         )
         if embedder is None or vectors is None or fulltext is None or not parsed.free_text:
-            return 0, []
+            return []
         query_vector = embedder.encode([parsed.free_text])[0]
-        # Oversample: filters and tombstones are applied after the nearest-neighbour search.
-        depth = max(want * 4, 100) if parsed.filters.any() or parsed.excluded else want
-        nearest = vectors.search(query_vector, depth)
-        if not nearest:
-            return 0, []
-        scores = dict(nearest)
-        query = fulltext.build(parsed, keys=list(scores), text_required=False)
+        allow = _group_filter(parsed.filters)
+        f = parsed.filters
+        if not (f.role or f.source or f.after or f.before or parsed.excluded):
+            return [_Candidate(k, s) for k, s in vectors.search(query_vector, want, allow=allow)]
         searcher = self._searcher()
-        result = _run(searcher, query, len(scores))
-        ranked = []
-        for _score, doc, fields in _docs(searcher, result.hits):
-            key = fields[0]
-            ranked.append(_Candidate(key, scores.get(key, 0.0), doc, fields))
+        depth = want * OVERSAMPLE
+        while True:
+            nearest = vectors.search(query_vector, depth, allow=allow)
+            scores = dict(nearest)
+            query = fulltext.build(parsed, keys=list(scores), text_required=False)
+            result = _run(searcher, query, max(len(scores), 1))
+            ranked = [
+                _Candidate(fields[0], scores.get(fields[0], 0.0), doc, fields)
+                for _score, doc, fields in _docs(searcher, result.hits)
+            ]
+            if len(ranked) >= want or len(nearest) < depth or depth >= DEEPEST:
+                break
+            depth = min(depth * OVERSAMPLE, DEEPEST)
         ranked.sort(key=lambda c: -c.score)
-        return len(ranked), ranked[:want]
+        return ranked[:want]
+
+    def _read(self, candidates: list[_Candidate]) -> list[Stored]:
+        """The page's hits read from the keyword index (those a semantic search found are
+        read only now: a page, not the whole window); a hit no longer there is left out."""
+        unread = [c.key for c in candidates if c.doc is None]
+        if unread:
+            fulltext = self.indexer.fulltext
+            assert fulltext is not None
+            searcher = self._searcher()
+            query = tantivy.Query.term_set_query(fulltext.schema, "key", unread)
+            read = {
+                f[0]: (doc, f)
+                for _, doc, f in _docs(searcher, _run(searcher, query, len(unread)).hits)
+            }
+            for c in candidates:
+                if c.doc is None and c.key in read:
+                    c.doc, c.fields = read[c.key]
+        return [(c.score, c.doc, c.fields) for c in candidates if c.fields is not None]
 
     # ------------------------------------------------------------------ presentation
     def _hits(
@@ -280,13 +317,37 @@ def _docs(searcher: Any, ranked: list[Any]) -> list[Stored]:
     return [(score, doc, hit_fields(doc)) for score, doc in docs]
 
 
+def _group_filter(filters: Filters) -> Callable[[str], bool] | None:
+    """The filters a vector's group tells (``m/<user>/<session>``, ``c/<user>/<session>``,
+    ``d/<user>/<session or _>/<doc>``) as a test of group names; None without such filters."""
+    users = set(filters.user)
+    sessions = set(filters.session)
+    kinds = {_GROUP_KINDS[k] for k in filters.kind if k in _GROUP_KINDS}
+    if filters.kind and not kinds:
+        return lambda group: False
+    if not (users or sessions or kinds):
+        return None
+
+    def allow(group: str) -> bool:
+        kind, user, session = group.split("/", 3)[:3]
+        if kind == "d" and session == "_":
+            session = ""  # a document in the user's library: in no session
+        return (
+            (not kinds or kind in kinds)
+            and (not users or user in users)
+            and (not sessions or session in sessions)
+        )
+
+    return allow
+
+
 def _fuse(*rankings: list[_Candidate]) -> list[_Candidate]:
     """Reciprocal rank fusion: score = sum of 1 / (k + rank) over the rankings."""
     fused: dict[str, _Candidate] = {}
     for ranking in rankings:
         for rank, candidate in enumerate(ranking, start=1):
-            entry = fused.setdefault(
-                candidate.key, _Candidate(candidate.key, 0.0, candidate.doc, candidate.fields)
-            )
+            entry = fused.setdefault(candidate.key, _Candidate(candidate.key, 0.0))
+            if entry.doc is None:
+                entry.doc, entry.fields = candidate.doc, candidate.fields
             entry.score += 1.0 / (RRF_K + rank)
     return sorted(fused.values(), key=lambda c: -c.score)

@@ -53,7 +53,9 @@ def make_hit(fields: dict[str, Any]) -> Hit:
 class SearchResults:
     query: str
     mode: SearchMode
-    total: int  # all matches (keyword) or candidates considered (semantic)
+    # Keyword: every match. Semantic and hybrid: the ranked hits (at most engine.RANK_WINDOW),
+    # the same whatever page was asked for, every one reachable by paging.
+    total: int
     hits: list[Hit]
     degraded: str | None = None  # e.g. semantic search on the fallback embedder
 

@@ -453,34 +453,49 @@ class VectorIndex:
 
     # ----------------------------------------------------------------- searching
     def search(
-        self, query: np.ndarray, k: int, shortlist: int | None = None, exact: bool = False
+        self,
+        query: np.ndarray,
+        k: int,
+        shortlist: int | None = None,
+        exact: bool = False,
+        allow: Callable[[str], bool] | None = None,
     ) -> list[tuple[str, float]]:
         """The ``k`` nearest live vectors to the unit vector ``query``: (key, cosine).
 
         ``shortlist``: rows rescored from int8 after the Hamming scan, shared among the
         segments by their size (default: a fraction of the index); ``exact``: rescore every
         row. The best hundred of all segments by their int8 cosines (comparable across
-        segments: every row has its own scale) are re-ranked from float16."""
+        segments: every row has its own scale) are re-ranked from float16. ``allow``: only
+        rows of the groups it accepts (a user, a session, a kind of source) are searched,
+        however few: the rest count as deleted."""
         if k <= 0 or not self.segments or float(np.linalg.norm(query)) < 0.5:
             return []
         q = query.astype(np.float32)
-        total = sum(s.count for s in self.segments)
+        if allow is None:
+            skip = [s.deleted for s in self.segments]
+        else:
+            skip = []
+            for s in self.segments:
+                accepted = np.fromiter(map(allow, s.groups), dtype=bool, count=len(s.groups))
+                skip.append(s.deleted | ~accepted[s.group_index] if s.count else s.deleted)
+        searched = [s.count - int(gone.sum()) for s, gone in zip(self.segments, skip, strict=True)]
+        total = sum(searched)
         exact = exact or total <= EXACT_BELOW
         if shortlist is None:
             shortlist = min(SHORTLIST_MAX, max(SHORTLIST_MIN, int(total * SHORTLIST_FRACTION)))
         keep = max(k, RERANK)
         shares = {
-            n: max(keep, shortlist * s.count // max(total, 1))
-            for n, s in enumerate(self.segments)
-            if s.live
+            n: max(keep, shortlist * rows // max(total, 1))
+            for n, rows in enumerate(searched)
+            if rows
         }
-        if not shares:  # every vector deleted
+        if not shares:  # every vector deleted (or of groups not allowed)
             return []
         for segment in self.segments:
             segment.check_mapped()
         found: list[tuple[float, int, int]] = []
         try:
-            numbers, rows, rough = _candidates(self.segments, shares, q, exact)
+            numbers, rows, rough = _candidates(self.segments, skip, shares, q, exact)
             if len(rows) > keep:
                 best = np.argpartition(-rough, keep)[:keep]
                 numbers, rows = numbers[best], rows[best]
@@ -595,15 +610,20 @@ def _rough(segment: Segment, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _candidates(
-    segments: list[Segment], shares: dict[int, int], q: np.ndarray, exact: bool
+    segments: list[Segment],
+    skip: list[np.ndarray],
+    shares: dict[int, int],
+    q: np.ndarray,
+    exact: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows worth a float16 look: their segments' numbers, the rows, their int8 cosines.
-    ``shares``: how many rows to shortlist in each segment searched."""
+    ``skip``: each segment's rows not to search (deleted, or filtered out); ``shares``: how
+    many rows to shortlist in each segment searched."""
     groups = _split(segments, shares)
     if exact:
 
         def every(part: _Part) -> tuple[np.ndarray, np.ndarray]:
-            rows = np.flatnonzero(~part.segment.deleted[part.lo : part.hi]) + part.lo
+            rows = np.flatnonzero(~skip[part.number][part.lo : part.hi]) + part.lo
             return rows, _rough(part.segment, rows, q)
 
         return _join(_each(every, groups))
@@ -624,7 +644,7 @@ def _candidates(
             np.bitwise_xor(column[lo:hi], word, out=xor)
             np.bitwise_count(xor, out=bits)
             np.add(mine, bits, out=mine)
-        mine[segment.deleted[lo:hi]] = np.iinfo(np.uint16).max
+        mine[skip[part.number][lo:hi]] = np.iinfo(np.uint16).max
         return np.bincount(mine, minlength=257)[:257]
 
     # Each segment's shortlist by its histogram of distances (at most 257 values) instead of
