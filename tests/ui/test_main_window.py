@@ -330,3 +330,27 @@ def test_real_search_as_you_type_opens_hit(window: MainWindow, qloop: Any,
 
     run_async(qloop, scenario(), timeout=40)
     assert window.errors == []
+
+
+def test_search_of_only_exclusions_says_what_to_add(window: MainWindow, qloop: Any,
+                                                    sample_copy: Path) -> None:
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        window.show_search()
+        await window.tasks.wait_idle(timeout=30)
+        panel = window.search_panel
+        panel.mode.setCurrentIndex(0)  # keyword
+        panel.query.setText('-"lazy dog"')
+        panel.run_now()
+        await panel.task
+        assert "only excludes words; add a word, a phrase or a filter" in panel.status.text()
+        assert panel.model.rowCount() == 0
+        panel.role.setCurrentIndex(panel.role.findText("assistant"))  # a filter: a search
+        panel.run_now()
+        await panel.task
+        assert panel.model.rowCount() > 0 and panel.status.text().endswith("shown")
+        assert {panel.model.index(r, 0).data(HitRoles.RECORD).role
+                for r in range(panel.model.rowCount())} == {"assistant"}
+
+    run_async(qloop, scenario(), timeout=40)
+    assert window.errors == []

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from storage import StorageError
+from storage.search.query import parse
 from storage.search.results import Hit, SearchResults
 from ui.models.search import HitRoles, SearchResultsModel
 
@@ -270,8 +271,11 @@ class SearchPanel(QWidget):
             self.status.setText("")
             return
         self.status.setText("Searching…")
-        self.search_started.emit(query)
         try:
+            # Only exclusions (-fox): say what to add, where the search would say only that
+            # there is nothing to search for. The panel's filters are in the query text.
+            parse(query).check_searchable()
+            self.search_started.emit(query)
             results: SearchResults = await self.search(query, mode=mode, limit=LIMIT, offset=0)
         except StorageError as exc:
             self.model.reset([])
