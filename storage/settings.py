@@ -40,7 +40,8 @@ class SearchSettings(_Group):
 
 class VectorSettings(_Group):
     enabled: bool = True
-    embedder: str = "model2vec"
+    # The kinds storage.search.embedder.load_embedder knows: a typo must not pick model2vec.
+    embedder: Literal["model2vec", "hashing"] = "model2vec"
     batch_size: int = Field(default=1024, ge=1, le=65536)
 
 

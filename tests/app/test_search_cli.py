@@ -103,6 +103,16 @@ def test_a_query_that_is_not_utf8_from_a_real_command_line(sample: Path) -> None
     assert b"Traceback" not in result.stderr
 
 
+def test_a_mistyped_embedder_is_a_settings_error(
+    sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run("--archive", str(sample), "--set", "vector.embedder=hashng", "search",
+                    "python")
+    assert code == 1 and out == ""
+    err = capsys.readouterr().err
+    assert "vector.embedder (from command line)" in err and "'model2vec' or 'hashing'" in err
+
+
 def test_reindex(sample: Path) -> None:
     code, out = run("--archive", str(sample), "reindex", "--json")
     assert code == 0

@@ -32,6 +32,9 @@ def test_precedence_defaults_archive_environment_flags() -> None:
     ({}, {"FLATCHAT_SEARCH__DEFAULT_MODE": "psychic"}, "search.default_mode",
      "environment FLATCHAT_SEARCH__DEFAULT_MODE"),
     ({"storage": {"typo_key": 1}}, {}, "storage.typo_key", "archive.json"),
+    ({"vector": {"embedder": "hashng"}}, {}, "vector.embedder", "archive.json"),
+    ({}, {"FLATCHAT_VECTOR__EMBEDDER": "Model2Vec"}, "vector.embedder",
+     "environment FLATCHAT_VECTOR__EMBEDDER"),
     ({"nonsense": {}}, {}, "nonsense", "archive.json"),
     ({"schema_version": 99}, {}, "schema_version", "archive.json"),
 ])
@@ -41,3 +44,13 @@ def test_invalid_settings_name_key_and_source(
         resolve_settings(archive, env)
     assert info.value.key == key
     assert f"invalid setting {key} (from {source})" in str(info.value)
+
+
+def test_the_embedder_is_one_of_the_known_kinds() -> None:
+    with pytest.raises(SettingsError) as info:
+        resolve_settings({}, {}, {"vector": {"embedder": "hashng"}})
+    assert info.value.key == "vector.embedder"
+    assert "(from command line)" in str(info.value)
+    assert "'model2vec' or 'hashing'" in str(info.value)
+    assert resolve_settings({}, {}, {"vector": {"embedder": "hashing"}}).vector.embedder == (
+        "hashing")
