@@ -37,6 +37,17 @@ ASCII_FOLD = bytes(
 )
 
 
+# Chinese and Japanese are written without spaces: the word analyzer would make a whole
+# sentence one term. Text holding kana or Han ideographs is also indexed in the ``cjk`` field,
+# one term per kana or ideograph (as Lucene's StandardTokenizer does), and a query word
+# holding them is a phrase of those characters there: "東京" finds "東京は日本の首都です".
+# Punctuation is a term of its own, so a phrase never runs across it.
+CJK_ANALYZER = "flat_cjk"
+_CJK_CHARS = r"\p{Han}\p{Hiragana}\p{Katakana}"
+CJK_TOKEN = rf"[{_CJK_CHARS}]|\p{{P}}|[^{_CJK_CHARS}\p{{P}}\s]+"
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
 class IndexCorruptError(RuntimeError):
     """An index file is missing, truncated or unreadable (the index is rebuilt)."""
 
@@ -49,12 +60,14 @@ class TextQuery:
     them (a one-word prefix is a regex query, which names no terms). ``terms``: the terms
     the generator highlights, or None when they cannot be listed here (a phrase ending in a
     prefix: tantivy expands it). ``required``: a document matches only if it holds every
-    one of ``terms`` (no OR)."""
+    one of ``terms`` (no OR). ``cjk``: query words of Chinese or Japanese, which snippets
+    find as they are written (there are no word boundaries to find them by)."""
 
     clauses: list[Any]
     highlights: bool
     terms: tuple[str, ...] | None = ()
     required: bool = False
+    cjk: tuple[str, ...] = ()
 
     def query(self) -> Any | None:
         """The clauses as one query (what snippets highlight); None when there are none."""
@@ -102,6 +115,16 @@ def build_analyzer(stemming: bool) -> Any:
     return builder.build()
 
 
+def build_cjk_analyzer() -> Any:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(CJK_TOKEN))
+        .filter(tantivy.Filter.remove_long(TOKEN_MAX))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .build()
+    )
+
+
 def build_schema(stemming: bool) -> Any:
     """Indexed for searching and filtering: ``text`` and the raw-token fields; ``timestamp``
     (microseconds since 1970) is a fast field, which date filters read directly (indexing it
@@ -117,6 +140,7 @@ def build_schema(stemming: bool) -> Any:
     for name in ("key", "group", "kind", "user", "session", "role", "source"):
         sb.add_text_field(name, stored=False, tokenizer_name="raw")
     sb.add_text_field("text", stored=True, tokenizer_name=analyzer_name(stemming))
+    sb.add_text_field("cjk", stored=False, tokenizer_name=CJK_ANALYZER)
     sb.add_text_field("hit", stored=True, tokenizer_name=STORED_ONLY, index_option="basic")
     sb.add_integer_field("timestamp", stored=False, indexed=False, fast=True)
     return sb.build()
@@ -195,6 +219,7 @@ class FullTextIndex:
         self.stemming = stemming
         self.schema = build_schema(stemming)
         self.analyzer = build_analyzer(stemming)
+        self.cjk_analyzer = build_cjk_analyzer()
         # tantivy replaces meta.json at every commit (a new file renamed over the old one).
         self._meta_path = os.path.join(folder, "meta.json")
         self._meta_sig: tuple[int, int, int, int] | None = None  # at the last reload
@@ -205,6 +230,7 @@ class FullTextIndex:
             self.index = tantivy.Index(self.schema, path=str(folder), reuse=True)
             self.index.register_tokenizer(analyzer_name(stemming), self.analyzer)
             self.index.register_tokenizer(STORED_ONLY, stored_only_analyzer())
+            self.index.register_tokenizer(CJK_ANALYZER, self.cjk_analyzer)
             self.index.reload()
             self.index.searcher().num_docs  # noqa: B018 - touches the segment files
         except (ValueError, OSError) as exc:
@@ -244,6 +270,8 @@ class FullTextIndex:
                 fields["role"] = d.role
             if d.source:
                 fields["source"] = d.source
+            if not d.text.isascii() and CJK.search(d.text):
+                fields["cjk"] = d.text
             add_json(dumps(fields).decode())
 
     @staticmethod
@@ -269,6 +297,15 @@ class FullTextIndex:
     def _term(self, term: Term) -> tuple[Any, tuple[str, ...] | None] | None:
         """The query for one term and the terms a snippet highlights for it (None: tantivy
         decides which)."""
+        if not term.text.isascii() and CJK.search(term.text):
+            # Chinese or Japanese: the characters in a row, in the cjk field (a prefix is
+            # no different: the characters are found wherever they stand).
+            chars = [term_text(t) for t in self.cjk_analyzer.analyze(term.text)]
+            if not chars:
+                return None
+            if len(chars) == 1:
+                return tantivy.Query.term_query(self.schema, "cjk", chars[0]), ()
+            return tantivy.Query.phrase_query(self.schema, "cjk", list(chars)), ()
         tokens = self.tokens(term.text)
         if not tokens:
             return None
@@ -288,11 +325,14 @@ class FullTextIndex:
         what a search's snippets highlight. ``any_term``: see :meth:`build`."""
         clauses: list[Any] = []
         terms: list[str] | None = []
+        cjk: list[str] = []
         required = not any_term
         for group in parsed.groups:
             required = required and len(group) == 1
             alternatives = []
             for t in group:
+                if not t.text.isascii() and CJK.search(t.text):
+                    cjk.append("".join(t.text.split()).rstrip("*"))
                 built = self._term(t)
                 if built is not None:
                     alternatives.append(built[0])
@@ -306,9 +346,9 @@ class FullTextIndex:
                 clauses.append(_any_of(alternatives))
         if any_term and len(clauses) > 1:
             clauses = [_any_of(clauses)]
-        highlights = terms is None or bool(terms)
+        highlights = terms is None or bool(terms) or bool(cjk)
         unique = None if terms is None else tuple(dict.fromkeys(terms))
-        return TextQuery(clauses, highlights, unique, required)
+        return TextQuery(clauses, highlights, unique, required, tuple(dict.fromkeys(cjk)))
 
     def filter_clauses(self, filters: Filters) -> list[Any]:
         must = []

@@ -175,6 +175,40 @@ def _cut(text: str, start: int, end: int, cut_before: bool, cut_after: bool) -> 
     return ELLIPSIS + snippet, 1
 
 
+def cjk_snippet(
+    text: str, cjk: Sequence[str], words: Sequence[str], max_chars: int = SNIPPET_CHARS
+) -> Snippet | None:
+    """The snippet of ``text`` for a query with Chinese or Japanese words (``cjk``, found as
+    written: these scripts put no spaces between words) and other ``words`` (lower-case, found
+    as whole words): a window set around the first found, with every one found in it
+    highlighted. None when the text holds none of them."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a letter whose lower case is longer: keep the offsets
+        lowered = text
+    found = []
+    for word in cjk:
+        word = word.lower()
+        i = lowered.find(word) if word else -1
+        while i >= 0:
+            found.append((i, i + len(word)))
+            i = lowered.find(word, i + len(word))
+    for word in words:
+        pattern = rf"(?<![^\W_]){re.escape(word)}(?![^\W_])"
+        found.extend(m.span() for m in re.finditer(pattern, text, re.IGNORECASE))
+    if not found:
+        return None
+    found.sort()
+    n = len(text)
+    if n <= max_chars:
+        return text.rstrip(), found
+    a, b = found[0]
+    start = max(0, min(a - (max_chars - (b - a)) // 3, n - max_chars))
+    end = min(n, start + max_chars)
+    cut_before = _WORD_CHAR.search(text, 0, start) is not None
+    snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
+    return snippet, [(x - start + at, y - start + at) for x, y in found if start <= x and y <= end]
+
+
 def head(text: str) -> Snippet:
     """The snippet of a hit in which no query word is found: the text's start."""
     if len(text) <= SNIPPET_CHARS:
@@ -193,6 +227,7 @@ class Snippets:
         self._searcher = searcher
         self._text = text
         self._highlights = text.highlights
+        self._cjk = text.cjk
         self._generator: Any = None
         self.terms: tuple[str, ...] | None = None  # rarest first; None: tantivy's generator
         self._needles: tuple[bytes, ...] = ()
@@ -209,7 +244,9 @@ class Snippets:
     def __call__(self, doc: Any) -> Snippet:
         text: str = doc.get_first("text") or ""
         if self._highlights:
-            if self.terms is not None and text.isascii():
+            if self._cjk and not text.isascii():
+                made = cjk_snippet(text, self._cjk, self.terms or ())
+            elif self.terms is not None and text.isascii():
                 made = window_snippet(text, self._needles)
             else:
                 made = self._tantivy(doc, text)

@@ -19,10 +19,10 @@ from storage import Archive, Message
 from storage.search.embedder import load_embedder
 from storage.search.fulltext import IndexCorruptError
 from storage.search.vectors import EmbedderInfo, VectorIndex
+from tests.storage.search_support import HASHING, archive_with
 from tests.storage.test_index_processes import other_process
 
 pytestmark = pytest.mark.asyncio
-HASHING = {"vector": {"embedder": "hashing"}}
 TEXTS = {
     "m1": "How do I keep a castle warm in winter?",
     "m2": "Tapestries and big fireplaces kept the great hall warm.",
@@ -31,14 +31,7 @@ TEXTS = {
 
 
 async def filled(root: Path) -> Archive:
-    archive = await Archive.open(root, create=True, overrides=HASHING)
-    await archive.create_user("ada")
-    session = await archive.create_session("ada", "Castles")
-    await archive.add_messages(
-        "ada",
-        session.session_id,
-        [Message(message_id=k, role="user", content=v) for k, v in TEXTS.items()],
-    )
+    archive = await archive_with(root, TEXTS, "Castles")
     assert {h.message_id for h in (await archive.search("warm", "keyword")).hits} == {"m1", "m2"}
     return archive
 
