@@ -61,13 +61,15 @@ class TextQuery:
     the generator highlights, or None when they cannot be listed here (a phrase ending in a
     prefix: tantivy expands it). ``required``: a document matches only if it holds every
     one of ``terms`` (no OR). ``cjk``: query words of Chinese or Japanese, which snippets
-    find as they are written (there are no word boundaries to find them by)."""
+    find as they are written (there are no word boundaries to find them by). ``prefixes``:
+    the stems of one-word prefixes (``caramel*``), whose words snippets find in each hit."""
 
     clauses: list[Any]
     highlights: bool
     terms: tuple[str, ...] | None = ()
     required: bool = False
     cjk: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
 
     def query(self) -> Any | None:
         """The clauses as one query (what snippets highlight); None when there are none."""
@@ -326,6 +328,7 @@ class FullTextIndex:
         clauses: list[Any] = []
         terms: list[str] | None = []
         cjk: list[str] = []
+        prefixes: list[str] = []
         required = not any_term
         for group in parsed.groups:
             required = required and len(group) == 1
@@ -334,6 +337,8 @@ class FullTextIndex:
                 if not t.text.isascii() and CJK.search(t.text):
                     cjk.append("".join(t.text.split()).rstrip("*"))
                 built = self._term(t)
+                if built is not None and t.kind == "prefix" and built[1] == ():
+                    prefixes.extend(self.tokens(t.text)[:1])  # a regex query: no terms
                 if built is not None:
                     alternatives.append(built[0])
                     if built[1] is None:
@@ -346,9 +351,16 @@ class FullTextIndex:
                 clauses.append(_any_of(alternatives))
         if any_term and len(clauses) > 1:
             clauses = [_any_of(clauses)]
-        highlights = terms is None or bool(terms) or bool(cjk)
+        highlights = terms is None or bool(terms) or bool(cjk) or bool(prefixes)
         unique = None if terms is None else tuple(dict.fromkeys(terms))
-        return TextQuery(clauses, highlights, unique, required, tuple(dict.fromkeys(cjk)))
+        return TextQuery(
+            clauses,
+            highlights,
+            unique,
+            required,
+            tuple(dict.fromkeys(cjk)),
+            tuple(dict.fromkeys(prefixes)),
+        )
 
     def filter_clauses(self, filters: Filters) -> list[Any]:
         must = []

@@ -24,7 +24,9 @@ way.
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -209,6 +211,20 @@ def cjk_snippet(
     return snippet, [(x - start + at, y - start + at) for x, y in found if start <= x and y <= end]
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    plain = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    plain = plain.lower()
+    return plain if len(plain) == 1 else ch.lower() if len(ch.lower()) == 1 else ch
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased and its accents taken off, character for character (a character
+    that would become more than one, as "ß", stays), so offsets in it are offsets in
+    ``text``."""
+    return "".join(map(_fold_char, text))
+
+
 def head(text: str) -> Snippet:
     """The snippet of a hit in which no query word is found: the text's start."""
     if len(text) <= SNIPPET_CHARS:
@@ -228,6 +244,13 @@ class Snippets:
         self._text = text
         self._highlights = text.highlights
         self._cjk = text.cjk
+        # A one-word prefix's words in a hit: letters and digits from a word start, as
+        # tantivy's analyzer cuts words (tests check the two agree on ASCII text).
+        self._prefix = (
+            re.compile(rf"(?<![^\W_])(?:{'|'.join(map(re.escape, text.prefixes))})[^\W_]*")
+            if text.prefixes
+            else None
+        )
         self._generator: Any = None
         self.terms: tuple[str, ...] | None = None  # rarest first; None: tantivy's generator
         self._needles: tuple[bytes, ...] = ()
@@ -244,7 +267,9 @@ class Snippets:
     def __call__(self, doc: Any) -> Snippet:
         text: str = doc.get_first("text") or ""
         if self._highlights:
-            if self._cjk and not text.isascii():
+            if self._prefix is not None:
+                made = self._with_prefixes(text)
+            elif self._cjk and not text.isascii():
                 made = cjk_snippet(text, self._cjk, self.terms or ())
             elif self.terms is not None and text.isascii():
                 made = window_snippet(text, self._needles)
@@ -253,6 +278,22 @@ class Snippets:
             if made is not None:
                 return made
         return head(text)
+
+    def _with_prefixes(self, text: str) -> Snippet | None:
+        """The snippet of a query with one-word prefixes: the words of ``text`` they stand
+        for are searched for as whole words (after the query's other words: the rarest
+        first)."""
+        assert self._prefix is not None
+        known = self.terms or ()
+        if text.isascii() and self.terms is not None:
+            found = self._prefix.findall(text.lower())
+            words = tuple(w for w in dict.fromkeys(found) if w not in known)
+            return window_snippet(text, self._needles + needles(words))
+        # Found in the folded text ("brul*" finds "brûlée"), marked as the text writes them.
+        folded = fold(text)
+        spans = (text[m.start() : m.end()] for m in self._prefix.finditer(folded))
+        words = tuple(w for w in dict.fromkeys(spans) if fold(w) not in known)
+        return cjk_snippet(text, self._cjk, known + words)
 
     def _tantivy(self, doc: Any, text: str) -> Snippet | None:
         """tantivy's snippet; it gives UTF-8 byte ranges, the hit's are character ranges."""

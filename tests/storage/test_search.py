@@ -326,12 +326,16 @@ async def test_own_writes_wait_while_another_process_indexes(
 
 async def test_prefix_snippets_mark_the_words_they_can(corpus: tuple[Archive, str, str]) -> None:
     archive, _cooking, _travel = corpus
-    # A one-word prefix is a regex query, in which tantivy's snippets find no words to mark:
-    # the hit shows its text from the start.
+    # A one-word prefix marks the words of each hit it stands for.
     alone = (await archive.search("caramel*", "keyword")).hits[0]
-    assert alone.snippet.startswith("Use the oven grill.") and alone.highlights == []
+    assert alone.snippet.startswith("Use the oven grill.")
+    assert [alone.snippet[a:b] for a, b in alone.highlights] == ["Caramelise"]
     mixed = (await archive.search("caramel* sugar", "keyword")).hits[0]
-    assert [mixed.snippet[a:b] for a, b in mixed.highlights] == ["sugar"]
+    assert [mixed.snippet[a:b] for a, b in mixed.highlights] == ["Caramelise", "sugar"]
+    both = (await archive.search("cr* OR tor*", "keyword")).hits[0]
+    assert [both.snippet[a:b] for a, b in both.highlights] == ["crème", "torch"]
+    accents = (await archive.search("brûl*", "keyword")).hits[0]
+    assert [accents.snippet[a:b] for a, b in accents.highlights] == ["brûlée"]
     excluded = (await archive.search("sugar -torch", "keyword")).hits[0]
     assert [excluded.snippet[a:b] for a, b in excluded.highlights] == ["sugar"]
 
