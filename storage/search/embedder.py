@@ -117,13 +117,16 @@ class HashingEmbedder:
     """Character 3-5-grams hashed (crc32, signed) into 256 dimensions: deterministic across
     processes and machines, no model. Finds near-duplicates and shared words, not meaning."""
 
-    degraded: str | None = (
-        "semantic search uses the fallback embedder (character n-grams): the packaged "
-        "model could not be loaded, so results match spelling, not meaning"
-    )
     name = "hashing-char-ngrams-v1"
     model_hash = "none"
     dim = HASH_DIM
+
+    def __init__(self, degraded: str | None = None) -> None:
+        """``degraded``: why semantic search runs on this embedder (default: as chosen)."""
+        self.degraded: str | None = degraded or (
+            "semantic search uses character n-grams (setting vector.embedder is hashing): "
+            "results match spelling, not meaning"
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -150,4 +153,7 @@ def load_embedder(
         return Model2VecEmbedder(folder or MODEL_DIR, batch_size=batch_size)
     except (EmbedderLoadError, OSError, ImportError) as exc:
         log.warning("semantic search degraded: %s", exc)
-        return HashingEmbedder()
+        return HashingEmbedder(
+            "semantic search uses the fallback embedder (character n-grams): the packaged "
+            f"model could not be loaded ({exc}), so results match spelling, not meaning"
+        )
