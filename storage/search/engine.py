@@ -3,6 +3,7 @@ fusion, k=60), with filters, paging, totals and snippets with highlight ranges."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -33,6 +34,16 @@ RANK_WINDOW = 200
 OVERSAMPLE = 4
 DEEPEST = 32_000
 _GROUP_KINDS = {"message": "m", "context": "c", "document": "d"}
+# English function words, left out of a hybrid search's keyword leg when the query has other
+# words: any one word is enough there, and a hit holding only "how" or "do" would rank among
+# the keyword leg's best in a small archive and be fused above what the question is about.
+# (Lucene's English stop words, with the question words and pronouns chat queries start with.)
+_STOP_WORDS = """a an and are as at be but by for if in into is it no not of on or such that the
+    their then there these they this to was will with how what why when where who which
+    whom whose do does did doing can could should would shall may might must i me my mine
+    myself you your yours we our us he him his she her its them am been being have has had
+    having so than too very just about any some from up out"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 Stored = tuple[float, Any, list[Any]]  # a hit read: score, stored document, hit_fields(doc)
 
@@ -93,6 +104,7 @@ class SearchEngine:
         parsed = parse(query)
         if filters:
             parsed = merge_filters(parsed, **filters)
+        parsed.check_searchable()
         if parsed.empty and not parsed.filters.any():
             if query.strip():
                 raise QuerySyntaxError(
@@ -149,8 +161,9 @@ class SearchEngine:
             else:
                 # The same terms as a plain keyword search, any of them required: what
                 # snippets highlight does not depend on how the terms combine.
-                text = fulltext.text_query(parsed, any_term=True)
-                _k_total, k_ranked = self._keyword(parsed, RANK_WINDOW, text)
+                words = content_words(parsed)
+                text = fulltext.text_query(words, any_term=True)
+                _k_total, k_ranked = self._keyword(words, RANK_WINDOW, text)
                 ranked = _fuse(k_ranked, self._semantic(parsed, RANK_WINDOW))[:RANK_WINDOW]
             total = len(ranked)  # every one of them reachable by paging
             page = self._read(ranked[offset : offset + limit])
@@ -315,6 +328,19 @@ def _docs(searcher: Any, ranked: list[Any]) -> list[Stored]:
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
     return [(score, doc, hit_fields(doc)) for score, doc in docs]
+
+
+def content_words(parsed: ParsedQuery) -> ParsedQuery:
+    """``parsed`` without the words of :data:`STOP_WORDS` (alone in their OR group), unless
+    nothing else would be left (a query of such words searches for them)."""
+    kept = [
+        group
+        for group in parsed.groups
+        if not all(t.kind == "word" and t.text.lower() in STOP_WORDS for t in group)
+    ]
+    if not kept or len(kept) == len(parsed.groups):
+        return parsed
+    return dataclasses.replace(parsed, groups=kept)
 
 
 def _group_filter(filters: Filters) -> Callable[[str], bool] | None:

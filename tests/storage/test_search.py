@@ -248,6 +248,11 @@ async def test_query_errors_and_empty_queries(corpus: tuple[Archive, str, str]) 
         await archive.search("x", "psychic")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="unknown search filters: colour"):
         await archive.search("x", "keyword", colour="red")
+    for only_excluded in ('-"lazy dog"', "--fox", "-oven -torch"):
+        with pytest.raises(QuerySyntaxError, match="only excludes words; add a word"):
+            await archive.search(only_excluded, "keyword")
+    # A filter given beside it is something to search for: everything else it allows.
+    assert ids(await archive.search("-oven", "keyword", role="assistant", user="ada")) == ["c4"]
 
 
 async def test_cancelled_indexing_resumes_without_duplicates(archive: Archive) -> None:
