@@ -978,6 +978,7 @@ class MainWindow(QMainWindow):
         finally:
             if report is None and archive is self.archive:
                 self._index_incomplete = True  # cancelled or failed (the error is shown)
+        assert report is not None  # the job returned: neither cancelled nor failed
         if archive is self.archive:
             self.index_report = report
             self.index_updated.emit(report)
