@@ -162,7 +162,7 @@ class SearchEngine:
                 # The same terms as a plain keyword search, any of them required: what
                 # snippets highlight does not depend on how the terms combine.
                 words = content_words(parsed)
-                text = fulltext.text_query(words, any_term=True)
+                text = fulltext.text_query(words, any_term=True, at_least=_at_least(words))
                 _k_total, k_ranked = self._keyword(words, RANK_WINDOW, text)
                 ranked = _fuse(k_ranked, self._semantic(parsed, RANK_WINDOW))[:RANK_WINDOW]
             total = len(ranked)  # every one of them reachable by paging
@@ -341,6 +341,14 @@ def content_words(parsed: ParsedQuery) -> ParsedQuery:
     if not kept or len(kept) == len(parsed.groups):
         return parsed
     return dataclasses.replace(parsed, groups=kept)
+
+
+def _at_least(parsed: ParsedQuery) -> int:
+    """How many of the words (AND groups) of a hybrid search's keyword leg a hit needs: one
+    of up to three, half of four or more (a hit holding one word of a long question is no
+    keyword match worth fusing)."""
+    n = len(parsed.groups)
+    return 1 if n < 4 else (n + 1) // 2
 
 
 def _group_filter(filters: Filters) -> Callable[[str], bool] | None:

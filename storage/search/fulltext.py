@@ -322,9 +322,12 @@ class FullTextIndex:
             return tantivy.Query.term_query(self.schema, "text", tokens[0]), (tokens[0],)
         return tantivy.Query.phrase_query(self.schema, "text", words), tuple(tokens)
 
-    def text_query(self, parsed: ParsedQuery, any_term: bool = False) -> TextQuery:
+    def text_query(
+        self, parsed: ParsedQuery, any_term: bool = False, at_least: int = 1
+    ) -> TextQuery:
         """The words, phrases and prefixes of ``parsed``, without its filters and exclusions:
-        what a search's snippets highlight. ``any_term``: see :meth:`build`."""
+        what a search's snippets highlight. ``any_term``: see :meth:`build`; ``at_least``
+        of the AND groups must then match."""
         clauses: list[Any] = []
         terms: list[str] | None = []
         cjk: list[str] = []
@@ -350,7 +353,7 @@ class FullTextIndex:
             elif alternatives:
                 clauses.append(_any_of(alternatives))
         if any_term and len(clauses) > 1:
-            clauses = [_any_of(clauses)]
+            clauses = [_any_of(clauses, min(at_least, len(clauses)))]
         highlights = terms is None or bool(terms) or bool(cjk) or bool(prefixes)
         unique = None if terms is None else tuple(dict.fromkeys(terms))
         return TextQuery(
@@ -488,5 +491,8 @@ def _create(schema: Any, folder: Path) -> None:
     atomic_write(meta_path, orjson.dumps(meta, option=orjson.OPT_INDENT_2))
 
 
-def _any_of(queries: list[Any]) -> Any:
-    return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in queries])
+def _any_of(queries: list[Any], at_least: int = 1) -> Any:
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Should, q) for q in queries],
+        minimum_number_should_match=at_least if at_least > 1 else None,
+    )
