@@ -244,13 +244,11 @@ class Snippets:
         self._text = text
         self._highlights = text.highlights
         self._cjk = text.cjk
-        # A one-word prefix's words in a hit: letters and digits from a word start, as
-        # tantivy's analyzer cuts words (tests check the two agree on ASCII text).
-        self._prefix = (
-            re.compile(rf"(?<![^\W_])(?:{'|'.join(map(re.escape, text.prefixes))})[^\W_]*")
-            if text.prefixes
-            else None
-        )
+        # One-word prefixes: each hit's words they stand for are found in it (see
+        # _with_prefixes); ASCII text through its folded bytes, as words are found.
+        self._prefixes = text.prefixes
+        self._stems = tuple(b" " + p.encode() for p in text.prefixes if p.isascii())
+        self._prefix: re.Pattern[str] | None = None  # for other text, made when first needed
         self._generator: Any = None
         self.terms: tuple[str, ...] | None = None  # rarest first; None: tantivy's generator
         self._needles: tuple[bytes, ...] = ()
@@ -267,7 +265,7 @@ class Snippets:
     def __call__(self, doc: Any) -> Snippet:
         text: str = doc.get_first("text") or ""
         if self._highlights:
-            if self._prefix is not None:
+            if self._prefixes:
                 made = self._with_prefixes(text)
             elif self._cjk and not text.isascii():
                 made = cjk_snippet(text, self._cjk, self.terms or ())
@@ -283,12 +281,23 @@ class Snippets:
         """The snippet of a query with one-word prefixes: the words of ``text`` they stand
         for are searched for as whole words (after the query's other words: the rarest
         first)."""
-        assert self._prefix is not None
         known = self.terms or ()
         if text.isascii() and self.terms is not None:
-            found = self._prefix.findall(text.lower())
-            words = tuple(w for w in dict.fromkeys(found) if w not in known)
-            return window_snippet(text, self._needles + needles(words))
+            # Each word the stem starts, read from the folded bytes: " stem" is a word start,
+            # the next space its end (as window_snippet finds words).
+            padded = f" {text} ".encode("ascii").translate(ASCII_FOLD)
+            found: dict[bytes, None] = {}
+            for stem in self._stems:
+                i = padded.find(stem)
+                while i >= 0:
+                    end = padded.find(b" ", i + 1)
+                    found[padded[i : end + 1]] = None
+                    i = padded.find(stem, end)
+            extra = tuple(w for w in found if w[1:-1].decode() not in known)
+            return window_snippet(text, self._needles + extra)
+        if self._prefix is None:
+            stems = "|".join(map(re.escape, self._prefixes))
+            self._prefix = re.compile(rf"(?<![^\W_])(?:{stems})[^\W_]*")
         # Found in the folded text ("brul*" finds "brûlée"), marked as the text writes them.
         folded = fold(text)
         spans = (text[m.start() : m.end()] for m in self._prefix.finditer(folded))
