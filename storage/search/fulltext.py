@@ -45,7 +45,12 @@ ASCII_FOLD = bytes(
 CJK_ANALYZER = "flat_cjk"
 _CJK_CHARS = r"\p{Han}\p{Hiragana}\p{Katakana}"
 CJK_TOKEN = rf"[{_CJK_CHARS}]|\p{{P}}|[^{_CJK_CHARS}\p{{P}}\s]+"
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+def is_cjk(text: str) -> bool:
+    """Whether ``text`` holds kana or Han ideographs (one isascii() for ASCII text)."""
+    return not text.isascii() and _CJK.search(text) is not None
 
 
 class IndexCorruptError(RuntimeError):
@@ -272,7 +277,7 @@ class FullTextIndex:
                 fields["role"] = d.role
             if d.source:
                 fields["source"] = d.source
-            if not d.text.isascii() and CJK.search(d.text):
+            if is_cjk(d.text):
                 fields["cjk"] = d.text
             add_json(dumps(fields).decode())
 
@@ -299,7 +304,7 @@ class FullTextIndex:
     def _term(self, term: Term) -> tuple[Any, tuple[str, ...] | None] | None:
         """The query for one term and the terms a snippet highlights for it (None: tantivy
         decides which)."""
-        if not term.text.isascii() and CJK.search(term.text):
+        if is_cjk(term.text):
             # Chinese or Japanese: the characters in a row, in the cjk field (a prefix is
             # no different: the characters are found wherever they stand).
             chars = [term_text(t) for t in self.cjk_analyzer.analyze(term.text)]
@@ -337,7 +342,7 @@ class FullTextIndex:
             required = required and len(group) == 1
             alternatives = []
             for t in group:
-                if not t.text.isascii() and CJK.search(t.text):
+                if is_cjk(t.text):
                     cjk.append("".join(t.text.split()).rstrip("*"))
                 built = self._term(t)
                 if built is not None and t.kind == "prefix" and built[1] == ():

@@ -49,13 +49,19 @@ def needles(terms: Sequence[str]) -> tuple[bytes, ...]:
     return tuple(b" " + t.encode() + b" " for t in terms)
 
 
+def fold_ascii(text: str) -> bytes:
+    """ASCII ``text`` as :func:`window_snippet` searches it: lower-cased, every character that
+    is not a letter or digit a space, and a space added at both ends."""
+    return f" {text} ".encode("ascii").translate(ASCII_FOLD)
+
+
 def window_snippet(
-    text: str, terms: Sequence[bytes], max_chars: int = SNIPPET_CHARS
+    text: str, terms: Sequence[bytes], max_chars: int = SNIPPET_CHARS, padded: bytes = b""
 ) -> Snippet | None:
     """The snippet of ASCII ``text`` for ``terms`` (lower-case ASCII words as
     :func:`needles`, rarest first; see the module's description); None when the text holds
-    none of them as a whole word."""
-    padded = f" {text} ".encode("ascii").translate(ASCII_FOLD)
+    none of them as a whole word. ``padded``: :func:`fold_ascii` of ``text``, if made."""
+    padded = padded or fold_ascii(text)
     placed = _place(text, padded, terms, max_chars)
     if placed is None:
         return None
@@ -84,7 +90,7 @@ def best_window(
     The text is searched as bytes, lower-cased, with every character that is not a letter
     or digit made a space and a space added at both ends: a word at ``[a, b)`` of the text
     is then `` word `` at ``[a, b + 2)`` of those bytes, found by one ``bytes.find``."""
-    padded = f" {text} ".encode("ascii").translate(ASCII_FOLD)
+    padded = fold_ascii(text)
     placed = _place(text, padded, terms, max_chars)
     if placed is None:
         return None
@@ -285,7 +291,7 @@ class Snippets:
         if text.isascii() and self.terms is not None:
             # Each word the stem starts, read from the folded bytes: " stem" is a word start,
             # the next space its end (as window_snippet finds words).
-            padded = f" {text} ".encode("ascii").translate(ASCII_FOLD)
+            padded = fold_ascii(text)
             found: dict[bytes, None] = {}
             for stem in self._stems:
                 i = padded.find(stem)
@@ -294,7 +300,7 @@ class Snippets:
                     found[padded[i : end + 1]] = None
                     i = padded.find(stem, end)
             extra = tuple(w for w in found if w[1:-1].decode() not in known)
-            return window_snippet(text, self._needles + extra)
+            return window_snippet(text, self._needles + extra, padded=padded)
         if self._prefix is None:
             stems = "|".join(map(re.escape, self._prefixes))
             self._prefix = re.compile(rf"(?<![^\W_])(?:{stems})[^\W_]*")
