@@ -174,7 +174,7 @@ class SearchMixin(ArchiveBase):
                 self.own_stamp, SCAN_INTERVAL
             )
             try:
-                if everything or rescan or engine.indexer.lost:
+                if everything or rescan or engine.indexer.lost or engine.indexer.unchecked:
                     self.__dict__.get("_titles", {}).clear()  # another process may have renamed
                     report = self._refresh(None, wait=False)
                 elif dirty:

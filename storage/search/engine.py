@@ -147,6 +147,8 @@ class SearchEngine:
                 degraded = embedder.degraded
         if self.indexer.rebuilt_reason:
             degraded = f"the search index is being rebuilt: {self.indexer.rebuilt_reason}"
+        elif self.indexer.unchecked:  # another process holds the index: results may lag
+            degraded = f"the search index may be incomplete: {self.indexer.unchecked}"
         fulltext = self.indexer.fulltext
         assert fulltext is not None
         # The words to search for (and to highlight, built once for both); a semantic search

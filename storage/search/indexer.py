@@ -125,7 +125,10 @@ class Indexer:
         self.last_stamp: list[Any] | None = None
         self.rebuilt_reason: str | None = None
         self._state_sig: list[int] | None = None  # of the state.json our view was read from
-        self._unchecked: str | None = None  # opened without repairing: why it looked damaged
+        # Why the index on disk may not be one this process can use as it is (opened without
+        # repairing, or rebuilt by another process with other settings); the next refresh,
+        # under the lock, repairs or rebuilds it.
+        self._unchecked: str | None = None
         self.lost = False  # state.json vanished under an open index (.index/ deleted)
         # Checked before every search: plain strings, pathlib costs more than the stat itself.
         self._stamp_file = os.fspath(stamp_path(root))
@@ -202,6 +205,11 @@ class Indexer:
             self.vectors = vectors
         self.state = state
         self._state_sig = sig
+
+    @property
+    def unchecked(self) -> str | None:
+        """Why the next refresh must first check (and maybe rebuild) the index, if it must."""
+        return self._unchecked
 
     def open(self, *, repair: bool = True) -> None:
         """Open the indexes, or start them afresh when missing, interrupted, built with other
@@ -409,6 +417,8 @@ class Indexer:
             self._wipe()
         if self.fulltext is None or self._unchecked is not None:
             self.open()
+        if not self.state.get("sources"):
+            only = None  # started afresh (or nothing indexed yet): the whole archive
         current = self.scan(only)
         known: dict[str, Any] = self.state.setdefault("sources", {})
         removed = [k for k in known if k not in current and _within(k, only)]

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -139,6 +140,10 @@ class Segment:
                 raise ValueError(f"{name}.groups.json is not a list of group names")
             self.key_offsets = np.load(folder / f"{name}.koff.npy")
             self.key_blob = np.load(folder / f"{name}.keys.npy", mmap_mode="r")
+            # The float16 rows are read through a descriptor of the file this view opened:
+            # another process that rebuilds the index writes a new file of the same name.
+            self._vec_fd = os.open(folder / f"{name}.vec.npy", os.O_RDONLY)
+            weakref.finalize(self, os.close, self._vec_fd)
             self.deleted = np.load(folder / deleted) if deleted else np.zeros(count, dtype=bool)
         except (OSError, ValueError, EOFError) as exc:  # numpy: EOFError for an empty file
             raise IndexCorruptError(f"vector segment {name} in {folder}: {exc}") from exc
@@ -169,17 +174,21 @@ class Segment:
     def check_mapped(self) -> None:
         """Raise IndexCorruptError if a memory-mapped file (int8 rows, keys) is shorter than
         when it was opened: reading a page past a file's end kills the process (SIGBUS),
-        so a file cut by something else while the archive is open must be found first."""
+        so a file cut by something else while the archive is open must be found first.
+        (The size is the mapped file's own, not that of a file since put in its place.)"""
         for array, ext in ((self.int8, "i8.npy"), (self.key_blob, "keys.npy")):
-            path = self.folder / f"{self.name}.{ext}"
+            mapped = getattr(array, "_mmap", None)
+            if mapped is None:
+                continue
             want = int(array.offset) + array.nbytes
             try:
-                size = os.stat(path).st_size
+                size = mapped.size()
             except OSError as exc:
                 raise IndexCorruptError(f"vector segment {self.name}: {exc}") from exc
             if size < want:
                 raise IndexCorruptError(
-                    f"{path} was cut to {size:,} bytes while open (it holds {want:,})"
+                    f"{self.folder / f'{self.name}.{ext}'} was cut to {size:,} bytes while "
+                    f"open (it holds {want:,})"
                 )
 
     def release_pages(self) -> None:
@@ -201,15 +210,12 @@ class Segment:
         buffer = out.view(np.uint8).reshape(-1).data
         offset = int(self.vectors.offset)  # the .npy header
         path = self.folder / f"{self.name}.vec.npy"
+        fd = self._vec_fd
         try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                for i, row in enumerate(rows.tolist()):
-                    part = buffer[i * width : (i + 1) * width]
-                    if os.preadv(fd, [part], offset + row * width) != width:
-                        raise IndexCorruptError(f"{path} ends before row {row}")
-            finally:
-                os.close(fd)
+            for i, row in enumerate(rows.tolist()):
+                part = buffer[i * width : (i + 1) * width]
+                if os.preadv(fd, [part], offset + row * width) != width:
+                    raise IndexCorruptError(f"{path} ends before row {row}")
         except OSError as exc:
             raise IndexCorruptError(f"vector segment {self.name} in {self.folder}: {exc}") from exc
         return out

@@ -215,3 +215,32 @@ async def test_a_commit_from_a_stale_view_is_refused(tmp_path: Path) -> None:
     fresh.add(["b/1"], ["b"], np.eye(4, dtype=np.float32)[1:2])
     fresh.commit()  # a view read after the commit may commit
     assert VectorIndex(tmp_path, info).count == 2
+
+
+async def test_an_index_rebuilt_elsewhere_with_other_settings_is_not_searched_as_ours(
+    tmp_path: Path,
+) -> None:
+    """Another archive object (as another process would) rebuilds the index with English
+    stemming. Ours neither searches that index with its own analyzer nor, when it next
+    writes, indexes only what it wrote into a fresh index: it rebuilds the whole archive
+    with its settings."""
+    ours = await archive_with(tmp_path / "a", TEXTS, "Castles")
+    session = (await ours.list_sessions("ada"))[0].session_id
+    other_session = await ours.create_session("ada", "Zoo")
+    await ours.add_message(
+        "ada", other_session.session_id, Message(message_id="z1", role="user", content="zebra")
+    )
+    assert (await ours.search("zebra", "keyword")).total == 1
+    theirs = await Archive.open(ours.root, overrides={**HASHING, "search": {"stemming": True}})
+    assert (await theirs.search("castles", "keyword")).total == 1
+    await theirs.close()
+    await ours.add_message(
+        "ada", session, Message(message_id="m4", role="user", content="lighthouse keepers")
+    )
+    assert [h.message_id for h in (await ours.search("zebra", "keyword")).hits] == ["z1"]
+    assert [h.message_id for h in (await ours.search("keepers", "keyword")).hits] == ["m4"]
+    assert (await ours.search("keeper", "keyword")).total == 0  # no stemming here
+    semantic = await ours.search("castle warm in winter", "semantic")
+    assert semantic.hits[0].message_id == "m1"
+    assert ours.index_problems() == []
+    await ours.close()
