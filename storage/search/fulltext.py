@@ -43,9 +43,14 @@ ASCII_FOLD = bytes(
 # holding them is a phrase of those characters there: "東京" finds "東京は日本の首都です".
 # Punctuation is a term of its own, so a phrase never runs across it.
 CJK_ANALYZER = "flat_cjk"
-_CJK_CHARS = r"\p{Han}\p{Hiragana}\p{Katakana}"
+# With the long-vowel and sound marks, which Unicode counts in no script ("ユーザー").
+_CJK_CHARS = r"\p{Han}\p{Hiragana}\p{Katakana}\x{30FC}\x{FF70}\x{309B}\x{309C}\x{FF9E}\x{FF9F}"
 CJK_TOKEN = rf"[{_CJK_CHARS}]|\p{{P}}|[^{_CJK_CHARS}\p{{P}}\s]+"
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_CJK = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+_RUNS = re.compile(r"[^\W_]+")  # letters and digits between punctuation and spaces
+_PUNCTUATION = re.compile(r"[^\w\s]+|_+")
 
 
 def is_cjk(text: str) -> bool:
@@ -305,14 +310,23 @@ class FullTextIndex:
         """The query for one term and the terms a snippet highlights for it (None: tantivy
         decides which)."""
         if is_cjk(term.text):
-            # Chinese or Japanese: the characters in a row, in the cjk field (a prefix is
-            # no different: the characters are found wherever they stand).
-            chars = [term_text(t) for t in self.cjk_analyzer.analyze(term.text)]
-            if not chars:
+            # Chinese or Japanese: the characters in a row, in the cjk field; punctuation
+            # ("「東京」", "東京、大阪") separates runs that must each be there. A prefix is no
+            # different: the characters are found wherever they stand.
+            runs = []
+            for run in _PUNCTUATION.split(term.text):
+                chars: list[str | tuple[int, str]] = [
+                    term_text(t) for t in self.cjk_analyzer.analyze(run)
+                ]
+                if len(chars) == 1:
+                    runs.append(tantivy.Query.term_query(self.schema, "cjk", chars[0]))
+                elif chars:
+                    runs.append(tantivy.Query.phrase_query(self.schema, "cjk", chars))
+            if not runs:
                 return None
-            if len(chars) == 1:
-                return tantivy.Query.term_query(self.schema, "cjk", chars[0]), ()
-            return tantivy.Query.phrase_query(self.schema, "cjk", list(chars)), ()
+            if len(runs) == 1:
+                return runs[0], ()
+            return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in runs]), ()
         tokens = self.tokens(term.text)
         if not tokens:
             return None
@@ -342,10 +356,11 @@ class FullTextIndex:
             required = required and len(group) == 1
             alternatives = []
             for t in group:
-                if is_cjk(t.text):
-                    cjk.append("".join(t.text.split()).rstrip("*"))
+                cjk_term = is_cjk(t.text)
+                if cjk_term:
+                    cjk.extend(_RUNS.findall(t.text))
                 built = self._term(t)
-                if built is not None and t.kind == "prefix" and built[1] == ():
+                if built is not None and t.kind == "prefix" and built[1] == () and not cjk_term:
                     prefixes.extend(self.tokens(t.text)[:1])  # a regex query: no terms
                 if built is not None:
                     alternatives.append(built[0])

@@ -24,7 +24,6 @@ way.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ ANCHORS = 8  # windows tried: around the rarest word's first occurrences
 
 _SPACE = 32
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit, in any script
+_SPACE_RE = re.compile(r"\s+")
 
 Snippet = tuple[str, list[tuple[int, int]]]
 
@@ -184,51 +184,84 @@ def _cut(text: str, start: int, end: int, cut_before: bool, cut_after: bool) -> 
 
 
 def cjk_snippet(
-    text: str, cjk: Sequence[str], words: Sequence[str], max_chars: int = SNIPPET_CHARS
+    text: str,
+    cjk: Sequence[str],
+    words: Sequence[str],
+    max_chars: int = SNIPPET_CHARS,
+    prefixes: re.Pattern[str] | None = None,
 ) -> Snippet | None:
-    """The snippet of ``text`` for a query with Chinese or Japanese words (``cjk``, found as
-    written: these scripts put no spaces between words) and other ``words`` (lower-case, found
-    as whole words): a window set around the first found, with every one found in it
-    highlighted. None when the text holds none of them."""
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a letter whose lower case is longer: keep the offsets
-        lowered = text
+    """The snippet of ``text`` (any script) for a query's Chinese or Japanese words (``cjk``,
+    found as written: these scripts put no spaces between words), its other ``words`` (as the
+    analyzer makes them: lower-case, accents folded; found as whole words) and the words that
+    ``prefixes`` (a pattern over :func:`fold` of the text) finds: a window set around the
+    first found, with every one found in it highlighted. None when it holds none of them."""
+    folded = fold(text)
     found = []
     for word in cjk:
-        word = word.lower()
-        i = lowered.find(word) if word else -1
+        word = fold(word)
+        i = folded.find(word) if word else -1
         while i >= 0:
             found.append((i, i + len(word)))
-            i = lowered.find(word, i + len(word))
-    for word in words:
-        pattern = rf"(?<![^\W_]){re.escape(word)}(?![^\W_])"
-        found.extend(m.span() for m in re.finditer(pattern, text, re.IGNORECASE))
+            i = folded.find(word, i + len(word))
+    if words:
+        pattern = "|".join(map(re.escape, words))
+        found.extend(m.span() for m in re.finditer(rf"(?<![^\W_])(?:{pattern})(?![^\W_])", folded))
+    if prefixes is not None:
+        found.extend(m.span() for m in prefixes.finditer(folded))
     if not found:
         return None
     found.sort()
+    merged = [found[0]]  # overlapping finds ("東京" and "京都" in "東京都") marked as one
+    for a, b in found[1:]:
+        if a < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
     n = len(text)
     if n <= max_chars:
-        return text.rstrip(), found
-    a, b = found[0]
+        return text.rstrip(), merged
+    a, b = merged[0]
     start = max(0, min(a - (max_chars - (b - a)) // 3, n - max_chars))
     end = min(n, start + max_chars)
+    # Whole words where the text has spaces between them (Chinese and Japanese have none).
+    if 0 < start < a and text[start - 1].isalnum() and text[start].isalnum():
+        space = _SPACE_RE.search(text, start, a)
+        start = space.end() if space else start
+    if b < end < n and text[end - 1].isalnum() and text[end].isalnum():
+        spaces = [m.start() for m in _SPACE_RE.finditer(text, b, end)]
+        end = spaces[-1] if spaces else end
     cut_before = _WORD_CHAR.search(text, 0, start) is not None
     snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
-    return snippet, [(x - start + at, y - start + at) for x, y in found if start <= x and y <= end]
+    return snippet, [(x - start + at, y - start + at) for x, y in merged if start <= x and y <= end]
 
 
-@functools.lru_cache(maxsize=4096)
-def _fold_char(ch: str) -> str:
-    plain = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    plain = plain.lower()
-    return plain if len(plain) == 1 else ch.lower() if len(ch.lower()) == 1 else ch
+# Letters that Unicode does not decompose but tantivy's ascii_fold does (as for "ø", "ł").
+_FOLD_EXTRA = str.maketrans("øØłŁđĐħĦıŧŦ", "oollddhhitt")
+
+
+class _FoldTable(dict[int, str]):
+    """str.translate's table for :func:`fold`, filled as characters are first seen."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        plain = "".join(
+            c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
+        )
+        plain = plain.lower().translate(_FOLD_EXTRA)
+        lower = ch.lower()
+        folded = plain if len(plain) == 1 else lower if len(lower) == 1 else ch
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
 
 
 def fold(text: str) -> str:
-    """``text`` lower-cased and its accents taken off, character for character (a character
-    that would become more than one, as "ß", stays), so offsets in it are offsets in
-    ``text``."""
-    return "".join(map(_fold_char, text))
+    """``text`` lower-cased and its accents taken off as the analyzer folds them, character for
+    character (a character that would become more than one, as "ß", stays), so that offsets in
+    it are offsets in ``text``."""
+    return text.translate(_FOLD)
 
 
 def head(text: str) -> Snippet:
@@ -304,11 +337,8 @@ class Snippets:
         if self._prefix is None:
             stems = "|".join(map(re.escape, self._prefixes))
             self._prefix = re.compile(rf"(?<![^\W_])(?:{stems})[^\W_]*")
-        # Found in the folded text ("brul*" finds "brûlée"), marked as the text writes them.
-        folded = fold(text)
-        spans = (text[m.start() : m.end()] for m in self._prefix.finditer(folded))
-        words = tuple(w for w in dict.fromkeys(spans) if fold(w) not in known)
-        return cjk_snippet(text, self._cjk, known + words)
+        # Found in the folded text ("brul*" finds "brûlée"), marked where the text has them.
+        return cjk_snippet(text, self._cjk, known, prefixes=self._prefix)
 
     def _tantivy(self, doc: Any, text: str) -> Snippet | None:
         """tantivy's snippet; it gives UTF-8 byte ranges, the hit's are character ranges."""

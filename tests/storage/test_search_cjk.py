@@ -18,6 +18,10 @@ TEXTS = {
     "mix": "The Tokyo office (東京オフィス) opens at nine.",
     "kana": "カタカナとひらがなを勉強しています。",
     "en": "Capital cities of Europe: Paris, Berlin, Madrid.",
+    "id": "ユーザーIDを入力してください",
+    "cpu": "サーバーCPUの使用率",
+    "to": "東京都の人口",
+    "fr": "Crème brûlée, ça va très bien. Smørrebrød in Łódź. " + "lorem ipsum dolor " * 20,
 }
 
 
@@ -33,21 +37,26 @@ def marked(hit: object) -> list[str]:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("東京", {"ja", "mix"}),
+        ("東京", {"ja", "mix", "to"}),
         ("首都", {"ja"}),
         ("日本", {"ja"}),
         ("北京", {"ja", "zh"}),
         ("長城", set()),  # traditional, the text has simplified 长城
         ("长城", {"zh"}),
         ("北京 上海", {"zh"}),
-        ("北京 OR 東京", {"ja", "zh", "mix"}),
+        ("北京 OR 東京", {"ja", "zh", "mix", "to"}),
         ('"首都です"', {"ja"}),
-        ("東京*", {"ja", "mix"}),
+        ("東京*", {"ja", "mix", "to"}),
         ("カタカナ", {"kana"}),
         ("ひらがな", {"kana"}),
         ("東京 office", {"mix"}),
         ("京北", set()),  # never across the full stop between 京。北
-        ("東京 -オフィス", {"ja"}),
+        ("東京 -オフィス", {"ja", "to"}),
+        ("ユーザー", {"id"}),  # the long-vowel mark is part of the word, not of "ID"
+        ("サーバー", {"cpu"}),
+        ("「東京」", {"ja", "mix", "to"}),  # punctuation typed with the word
+        ("東京、北京", {"ja"}),
+        ("東京?", {"ja", "mix", "to"}),
     ],
 )
 async def test_chinese_and_japanese_words_are_found(
@@ -66,7 +75,45 @@ async def test_their_snippets_highlight_the_words(tmp_path: Path) -> None:
     assert hit.snippet == TEXTS["ja"] and marked(hit) == ["首都", "首都"]
     hits = (await archive.search("東京 office", "keyword")).hits
     assert marked(hits[0]) == ["office", "東京"]
+    # A prefix of these scripts marks the word as typed, not the run of text after it.
+    assert {h.message_id: marked(h) for h in (await archive.search("東京*", "keyword")).hits} == {
+        "ja": ["東京"],
+        "mix": ["東京"],
+        "to": ["東京"],
+    }
+    # Overlapping words are marked once, as one range.
+    (hit,) = (await archive.search("東京 京都", "keyword")).hits
+    assert hit.message_id == "to" and hit.highlights == [(0, 3)]
     await archive.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("crème brûl*", ["Crème", "brûlée"]),  # an accented word beside a prefix
+        ("smør*", ["Smørrebrød"]),  # letters tantivy folds that Unicode does not decompose
+        ("łódź*", ["Łódź"]),
+        ("lodz*", ["Łódź"]),
+    ],
+)
+async def test_prefixes_mark_words_of_any_script(
+    tmp_path: Path, query: str, words: list[str]
+) -> None:
+    archive = await cjk_archive(tmp_path / "a")
+    (hit,) = (await archive.search(query, "keyword")).hits
+    assert marked(hit) == words
+    await archive.close()
+
+
+async def test_a_window_of_spaced_text_starts_and_ends_on_whole_words() -> None:
+    text = "lorem ipsum dolor " * 30 + "needle " + "sit amet " * 60
+    made = cjk_snippet(text, [], ["needle"])
+    assert made is not None
+    snippet, ranges = made
+    assert [snippet[a:b] for a, b in ranges] == ["needle"]
+    inner = snippet.strip("…")
+    assert inner.split()[0] in ("lorem", "ipsum", "dolor") and inner.split()[-1] in ("sit", "amet")
+    assert text.find(inner) >= 0
 
 
 async def test_a_long_text_is_cut_around_the_first_word() -> None:
