@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from storage import StorageError
-from storage.search.query import parse
 from storage.search.results import Hit, SearchResults
 from ui.models.search import HitRoles, SearchResultsModel
 
@@ -272,9 +271,6 @@ class SearchPanel(QWidget):
             return
         self.status.setText("Searching…")
         try:
-            # Only exclusions (-fox): say what to add, where the search would say only that
-            # there is nothing to search for. The panel's filters are in the query text.
-            parse(query).check_searchable()
             self.search_started.emit(query)
             results: SearchResults = await self.search(query, mode=mode, limit=LIMIT, offset=0)
         except StorageError as exc:
