@@ -183,7 +183,7 @@ def _cut(text: str, start: int, end: int, cut_before: bool, cut_after: bool) -> 
     return ELLIPSIS + snippet, 1
 
 
-def cjk_snippet(
+def unicode_snippet(
     text: str,
     cjk: Sequence[str],
     words: Sequence[str],
@@ -307,7 +307,7 @@ class Snippets:
             if self._prefixes:
                 made = self._with_prefixes(text)
             elif self._cjk and not text.isascii():
-                made = cjk_snippet(text, self._cjk, self.terms or ())
+                made = unicode_snippet(text, self._cjk, self.terms or ())
             elif self.terms is not None and text.isascii():
                 made = window_snippet(text, self._needles)
             else:
@@ -338,7 +338,7 @@ class Snippets:
             stems = "|".join(map(re.escape, self._prefixes))
             self._prefix = re.compile(rf"(?<![^\W_])(?:{stems})[^\W_]*")
         # Found in the folded text ("brul*" finds "brûlée"), marked where the text has them.
-        return cjk_snippet(text, self._cjk, known, prefixes=self._prefix)
+        return unicode_snippet(text, self._cjk, known, prefixes=self._prefix)
 
     def _tantivy(self, doc: Any, text: str) -> Snippet | None:
         """tantivy's snippet; it gives UTF-8 byte ranges, the hit's are character ranges."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage import Archive
-from storage.search.snippets import SNIPPET_CHARS, cjk_snippet
+from storage.search.snippets import SNIPPET_CHARS, unicode_snippet
 from tests.storage.search_support import archive_with
 
 pytestmark = pytest.mark.asyncio
@@ -107,7 +107,7 @@ async def test_prefixes_mark_words_of_any_script(
 
 async def test_a_window_of_spaced_text_starts_and_ends_on_whole_words() -> None:
     text = "lorem ipsum dolor " * 30 + "needle " + "sit amet " * 60
-    made = cjk_snippet(text, [], ["needle"])
+    made = unicode_snippet(text, [], ["needle"])
     assert made is not None
     snippet, ranges = made
     assert [snippet[a:b] for a, b in ranges] == ["needle"]
@@ -118,10 +118,10 @@ async def test_a_window_of_spaced_text_starts_and_ends_on_whole_words() -> None:
 
 async def test_a_long_text_is_cut_around_the_first_word() -> None:
     text = "あ" * 500 + "東京タワー" + "い" * 500
-    made = cjk_snippet(text, ["東京"], ())
+    made = unicode_snippet(text, ["東京"], ())
     assert made is not None
     snippet, ranges = made
     assert snippet.startswith("…") and snippet.endswith("…")
     assert len(snippet) <= SNIPPET_CHARS + 2
     assert [snippet[a:b] for a, b in ranges] == ["東京"]
-    assert cjk_snippet(text, ["北京"], ()) is None
+    assert unicode_snippet(text, ["北京"], ()) is None
