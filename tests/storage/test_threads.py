@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.threads import Workers, run_blocking
+from storage.threads import Workers, _current_cpu, run_blocking
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # seconds a test waits for a thread before it fails (never reached when it works)
@@ -58,6 +59,55 @@ async def test_one_after_another_calls_run_on_the_same_thread() -> None:
     assert pool.threads == 3
     idents = {await pool.run(threading.get_ident) for _ in range(20)}
     assert len(idents) == 1
+    pool.shutdown()
+
+
+PINNABLE = _current_cpu() is not None and len(os.sched_getaffinity(0)) > 1
+
+
+@pytest.mark.skipif(not PINNABLE, reason="needs per-thread CPU affinity (Linux) and two CPUs")
+@pytest.mark.asyncio
+async def test_an_idle_thread_wakes_on_the_callers_cpu_and_its_call_may_run_anywhere() -> None:
+    getcpu = _current_cpu()
+    assert getcpu is not None
+    every_cpu = os.sched_getaffinity(0)
+    pool = Workers()
+    asked: list[int] = []
+
+    def caller_cpu() -> int:
+        asked.append(getcpu())
+        return asked[-1]
+
+    pool._getcpu = caller_cpu
+
+    def inside() -> tuple[int, set[int], set[int]]:
+        """Where the call runs, what it may run on, and what a thread it starts may."""
+        cpu = getcpu()
+        started: list[set[int]] = []
+        child = threading.Thread(target=lambda: started.append(os.sched_getaffinity(0)))
+        child.start()
+        child.join(WAIT)
+        return cpu, os.sched_getaffinity(0), started[0]
+
+    await pool.run(inside)  # starts the thread: nothing to pin yet
+    woke = []
+    for _ in range(30):
+        cpu, allowed, child = await pool.run(inside)
+        woke.append(cpu == asked[-1])
+        assert allowed == every_cpu  # unpinned once the call starts
+        assert child == every_cpu
+    # The call runs where the thread woke (it can only be moved away when it is preempted
+    # between the unpinning and the call's first line).
+    assert sum(woke) >= 27, woke
+    pool.shutdown()
+
+
+@pytest.mark.skipif(not PINNABLE, reason="needs per-thread CPU affinity (Linux) and two CPUs")
+@pytest.mark.asyncio
+async def test_without_pinning_threads_may_run_anywhere() -> None:
+    pool = Workers(pin=False)
+    for _ in range(3):
+        assert await pool.run(os.sched_getaffinity, 0) == os.sched_getaffinity(0)
     pool.shutdown()
 
 
