@@ -67,7 +67,7 @@ class TextQuery:
     """The queries for a search's words, phrases and prefixes: one a document must match per
     AND group (with ``any_term``, one query for them all); empty when analysis left nothing
     to search for. ``highlights``: whether tantivy's snippet generator can mark anything with
-    them (a one-word prefix is a regex query, which names no terms). ``terms``: the terms
+    them (a one-word prefix is a prefix automaton, which names no terms). ``terms``: the terms
     the generator highlights, or None when they cannot be listed here (a phrase ending in a
     prefix: tantivy expands it). ``required``: a document matches only if it holds every
     one of ``terms`` (no OR). ``cjk``: query words of Chinese or Japanese, which snippets
@@ -333,9 +333,7 @@ class FullTextIndex:
         words: list[str | tuple[int, str]] = list(tokens)  # what tantivy's stubs accept
         if term.kind == "prefix":
             if len(tokens) == 1:
-                # Every word with the prefix: phrase_prefix_query would expand to 50 at most.
-                stem = re.escape(tokens[0])
-                return tantivy.Query.regex_query(self.schema, "text", stem + ".*"), ()
+                return prefix_query(self.schema, "text", tokens[0]), ()
             return tantivy.Query.phrase_prefix_query(self.schema, "text", words), None
         if len(tokens) == 1:
             return tantivy.Query.term_query(self.schema, "text", tokens[0]), (tokens[0],)
@@ -509,6 +507,18 @@ def _create(schema: Any, folder: Path) -> None:
         return
     settings["docstore_blocksize"] = DOCSTORE_BLOCK
     atomic_write(meta_path, orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+
+
+def prefix_query(schema: Any, field: str, stem: str) -> Any:
+    """Every document holding a term that starts with ``stem`` (phrase_prefix_query would
+    expand to 50 terms at most). It is tantivy's Levenshtein automaton with no edit allowed,
+    in prefix mode: the same terms, documents and (constant) scores as the regular expression
+    ``stem.*``, whose automaton tantivy compiles at each search. Measured on 100,000 messages
+    (50 three-letter prefixes, p50): 0.9 µs to make the query, 164 µs to search with it,
+    against 222 µs and 180 µs with the regular expression."""
+    return tantivy.Query.fuzzy_term_query(
+        schema, field, stem, distance=0, transposition_cost_one=False, prefix=True
+    )
 
 
 def _any_of(queries: list[Any], at_least: int = 1) -> Any:
