@@ -354,3 +354,68 @@ def test_search_of_only_exclusions_says_what_to_add(window: MainWindow, qloop: A
 
     run_async(qloop, scenario(), timeout=40)
     assert window.errors == []
+
+
+def test_a_write_that_moves_no_stamp_is_indexed_by_the_periodic_look(
+        window: MainWindow, qloop: Any, sample_copy: Path, tmp_path: Path) -> None:
+    """A sync tool brings a session's files from another machine: Flatchat's change stamp
+    does not move. The poll's full look (every FULL_POLL_EVERY polls) has the worker bring the
+    index up to date, quietly; searches here never rescan themselves."""
+    import shutil
+
+    from storage.files import stamp_signature
+    from ui.widgets.main_window import FULL_POLL_EVERY
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle(timeout=30)
+        assert window.archive is not None
+        await window.archive.search("quokka", "keyword")  # what opening left to check, done
+        elsewhere = tmp_path / "elsewhere"
+        shutil.copytree(sample_copy, elsewhere)
+        other = await Archive.open(elsewhere)
+        await other.add_message("ada", A003, {"role": "user", "content": "a quokka sighting"})
+        stamp = stamp_signature(sample_copy)
+        folder = next(sample_copy.glob(f"users/ada/{A003}"))
+        for name in ("messages.jsonl", "session.json"):
+            shutil.copy2(elsewhere / "users" / "ada" / A003 / name, folder / name)
+        assert stamp_signature(sample_copy) == stamp
+        await window._poll_changes()  # not a full look: one stat, nothing seen
+        await window.tasks.wait_idle(timeout=30)
+        assert (await window.archive.search("quokka", "keyword")).total == 0
+        window._polls = FULL_POLL_EVERY - 1  # the next poll is a full look
+        await window._poll_changes()
+        await window.tasks.wait_idle(timeout=30)
+        found = await window.archive.search("quokka", "keyword")
+        assert [h.session_id for h in found.hits] == [A003]
+
+    run_async(qloop, scenario(), timeout=60)
+
+
+def test_a_quiet_job_shows_only_once_it_takes_a_while(window: MainWindow, qloop: Any) -> None:
+    from ui.widgets.jobs import QUIET_SHOW_S
+
+    seen: list[bool] = []
+
+    def job(seconds: float) -> Any:
+        async def run(control: JobControl) -> None:
+            end = asyncio.get_running_loop().time() + seconds
+            while asyncio.get_running_loop().time() < end:
+                seen.append(window.jobs.isVisibleTo(window))
+                await asyncio.sleep(0.02)
+
+        return run
+
+    async def scenario() -> None:
+        await window.jobs.run("Quick check", job(QUIET_SHOW_S / 2), quiet=True)
+        assert seen and not any(seen)
+        assert not window.jobs.isVisibleTo(window)
+        seen.clear()
+        await window.jobs.run("Long check", job(QUIET_SHOW_S * 2), quiet=True)
+        assert not seen[0] and seen[-1]  # shown after a while
+        assert not window.jobs.isVisibleTo(window)
+        seen.clear()
+        await window.jobs.run("A user's job", job(QUIET_SHOW_S / 2))
+        assert all(seen)  # shown at once
+
+    run_async(qloop, scenario(), timeout=60)

@@ -13,6 +13,8 @@ from storage.jobs import JobControl, Progress
 
 T = TypeVar("T")
 
+QUIET_SHOW_S = 0.5  # a quiet job shows in the status bar only once it has run this long
+
 
 class JobIndicator(QWidget):
     """Runs one job at a time with progress; progress arrives from worker threads and hops to
@@ -20,7 +22,9 @@ class JobIndicator(QWidget):
 
     A *background* job (bringing the search index up to date) gives way: a job the user
     started cancels it and waits for it to stop. Its finished work is kept; the window starts
-    it again at the next search (MainWindow.update_index)."""
+    it again at the next search (MainWindow.update_index). A *quiet* job (the index check
+    the window makes every half minute) shows only once it has run ``QUIET_SHOW_S``: a check
+    that finds nothing to do does not flash in the status bar."""
 
     job_finished = Signal()  # a job ended (done, failed or cancelled): the indicator is free
 
@@ -73,8 +77,10 @@ class JobIndicator(QWidget):
         start: Callable[[JobControl], Coroutine[Any, Any, T]],
         *,
         background: bool = False,
+        quiet: bool = False,
     ) -> T:
-        """Await ``start(control)`` with progress shown; cancel asks the job to stop."""
+        """Await ``start(control)`` with progress shown; cancel asks the job to stop.
+        ``quiet``: shown only if it runs longer than ``QUIET_SHOW_S``."""
         while self.control is not None and self._finished is not None:
             if not self.background:
                 raise RuntimeError(f"{self.control.name} is still running")
@@ -92,13 +98,17 @@ class JobIndicator(QWidget):
         self.last_progress = None
         self.label.setText(f"{name}…")
         self.bar.setRange(0, 0)
-        self.show()
+        shown = loop.call_later(QUIET_SHOW_S, self.show) if quiet else None
+        if shown is None:
+            self.show()
         try:
             return await start(control)
         except asyncio.CancelledError:
             control.cancel()  # the worker thread stops at its next step
             raise
         finally:
+            if shown is not None:
+                shown.cancel()
             finished = self._finished
             self.control, self.background, self._finished = None, False, None
             if not finished.done():

@@ -947,18 +947,24 @@ class MainWindow(QMainWindow):
             self.details.setVisible(not shown and self.details_toggle.isChecked())
 
     # ================================================================ search index
-    def start_index_update(self, rebuild: bool = False) -> None:
-        """Bring the search index up to date (or rebuild it) as a status-bar job."""
+    def start_index_update(self, rebuild: bool = False, quiet: bool = False) -> None:
+        """Bring the search index up to date (or rebuild it) as a status-bar job (``quiet``:
+        shown only if it takes a while)."""
         if self.archive is not None:
             what = "Rebuilding the search index" if rebuild else "Updating the search index"
-            self.run("index", self.update_index(self.archive, rebuild), what)
+            self.run("index", self.update_index(self.archive, rebuild, quiet), what)
 
-    async def update_index(self, archive: Archive, rebuild: bool = False) -> RefreshReport | None:
+    async def update_index(
+        self, archive: Archive, rebuild: bool = False, quiet: bool = False
+    ) -> RefreshReport | None:
         """On open: index what changed since the last time, in the background (a job the
         user starts takes precedence and cancels it). ``rebuild``: throw the index away and
         build it again (Settings). Cancelled or failed, the rest is indexed in the background
-        when the user next searches (searches here do not rescan the archive themselves)."""
+        when the user next searches (searches here do not rescan the archive themselves).
+        ``quiet``: the periodic check (see _poll_changes), which gives way to any job."""
         name = "Rebuilding the search index" if rebuild else "Updating the search index"
+        if quiet and self.jobs.control is not None:
+            return None  # the next check comes soon enough
         if self.jobs.busy:
             self._index_incomplete = archive is self.archive
             self.notify(f"{name}: another job is running; wait for it or cancel it.")
@@ -967,7 +973,10 @@ class MainWindow(QMainWindow):
         report: RefreshReport | None = None
         try:
             report = await self.jobs.run(
-                name, lambda control: self.in_worker(archive, job, control), background=not rebuild
+                name,
+                lambda control: self.in_worker(archive, job, control),
+                background=not rebuild,
+                quiet=quiet,
             )
         except JobCancelled:
             self.notify(
@@ -1302,10 +1311,16 @@ class MainWindow(QMainWindow):
             # Another process wrote (not just us: our own writes are indexed by the search):
             # index it in a worker, since searches here do not rescan.
             others = stamp != self._stamp and stamp != archive.own_stamp
+            full_look = stamp == self._stamp
             self._stamp = stamp
             await self._refresh_listing()
             if others:
                 self.index_soon()
+            elif full_look and self.jobs.control is None:
+                # Writers that do not stamp (a sync tool bringing files from another machine,
+                # an editor): the worker's refresh finds them by the files' sizes and times
+                # (finding nothing costs it one scan, out of this process).
+                self.start_index_update(quiet=True)
         finally:
             self._polling = False
 
