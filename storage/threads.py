@@ -172,8 +172,9 @@ class Workers:
         """Let ``worker`` (the calling thread) run on any CPU again."""
         try:
             os.sched_setaffinity(0, self._cpus)
-        except OSError as exc:
+        except OSError as exc:  # the process's CPUs changed under us: pin no more threads
             log.warning("a worker thread stays on CPU %s: %s", worker.cpu, exc)
+            self._getcpu = None
         worker.cpu = None
 
     def _work(self, worker: _Thread) -> None:
