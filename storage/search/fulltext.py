@@ -38,23 +38,30 @@ ASCII_FOLD = bytes(
 
 
 # Chinese and Japanese are written without spaces: the word analyzer would make a whole
-# sentence one term. Text holding kana or Han ideographs is also indexed in the ``cjk`` field,
-# one term per kana or ideograph (as Lucene's StandardTokenizer does), and a query word
-# holding them is a phrase of those characters there: "東京" finds "東京は日本の首都です".
-# Punctuation is a term of its own, so a phrase never runs across it.
+# sentence one term. Korean has spaces, but between words with their particles and endings
+# attached ("서울은", "서울에서"): a space-delimited term is rarely the word searched for.
+# Text holding kana, Han ideographs or Hangul is also indexed in the ``cjk`` field, one term
+# per kana, ideograph or syllable (as Lucene's StandardTokenizer does for the first two), and
+# a query word holding them is a phrase of those characters there: "東京" finds
+# "東京は日本の首都です", "서울" finds "서울은 한국의 수도입니다". Punctuation is a term of its
+# own, so a phrase never runs across it.
 CJK_ANALYZER = "flat_cjk"
 # With the long-vowel and sound marks, which Unicode counts in no script ("ユーザー").
-_CJK_CHARS = r"\p{Han}\p{Hiragana}\p{Katakana}\x{30FC}\x{FF70}\x{309B}\x{309C}\x{FF9E}\x{FF9F}"
+_CJK_CHARS = (
+    r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+    r"\x{30FC}\x{FF70}\x{309B}\x{309C}\x{FF9E}\x{FF9F}"
+)
 CJK_TOKEN = rf"[{_CJK_CHARS}]|\p{{P}}|[^{_CJK_CHARS}\p{{P}}\s]+"
 _CJK = re.compile(
-    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+    r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    r"\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00020000-\U0003134f]"
 )
 _RUNS = re.compile(r"[^\W_]+")  # letters and digits between punctuation and spaces
 _PUNCTUATION = re.compile(r"[^\w\s]+|_+")
 
 
 def is_cjk(text: str) -> bool:
-    """Whether ``text`` holds kana or Han ideographs (one isascii() for ASCII text)."""
+    """Whether ``text`` holds kana, Han ideographs or Hangul (one isascii() for ASCII text)."""
     return not text.isascii() and _CJK.search(text) is not None
 
 
@@ -70,7 +77,7 @@ class TextQuery:
     them (a one-word prefix is a prefix automaton, which names no terms). ``terms``: the terms
     the generator highlights, or None when they cannot be listed here (a phrase ending in a
     prefix: tantivy expands it). ``required``: a document matches only if it holds every
-    one of ``terms`` (no OR). ``cjk``: query words of Chinese or Japanese, which snippets
+    one of ``terms`` (no OR). ``cjk``: query words of Chinese, Japanese or Korean, which snippets
     find as they are written (there are no word boundaries to find them by). ``prefixes``:
     the stems of one-word prefixes (``caramel*``), whose words snippets find in each hit."""
 
@@ -310,7 +317,7 @@ class FullTextIndex:
         """The query for one term and the terms a snippet highlights for it (None: tantivy
         decides which)."""
         if is_cjk(term.text):
-            # Chinese or Japanese: the characters in a row, in the cjk field; punctuation
+            # Chinese, Japanese or Korean: the characters in a row, in the cjk field; punctuation
             # ("「東京」", "東京、大阪") separates runs that must each be there. A prefix is no
             # different: the characters are found wherever they stand.
             runs = []

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # 2: the keyword index stores a packed hit field, not fifteen fields; 3: the hit field is
 # text and the timestamp an integer fast field (documents made three times faster)
-STATE_VERSION = 5  # 4: the cjk field; 5: its long-vowel and sound marks
+STATE_VERSION = 6  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul
 HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
 EMBED_BATCH = 2048
 

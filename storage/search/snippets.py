@@ -190,8 +190,9 @@ def unicode_snippet(
     max_chars: int = SNIPPET_CHARS,
     prefixes: re.Pattern[str] | None = None,
 ) -> Snippet | None:
-    """The snippet of ``text`` (any script) for a query's Chinese or Japanese words (``cjk``,
-    found as written: these scripts put no spaces between words), its other ``words`` (as the
+    """The snippet of ``text`` (any script) for a query's Chinese, Japanese or Korean words
+    (``cjk``, found as written, also inside longer runs: these scripts put no spaces between
+    words, or in Korean none between a word and its particles), its other ``words`` (as the
     analyzer makes them: lower-case, accents folded; found as whole words) and the words that
     ``prefixes`` (a pattern over :func:`fold` of the text) finds: a window set around the
     first found, with every one found in it highlighted. None when it holds none of them."""

@@ -1,5 +1,6 @@
-"""Chinese and Japanese, written without spaces between words, are found by their words
-(issue #3: "Unicode tokenizer"; a whole sentence used to be one term)."""
+"""Chinese and Japanese, written without spaces between words, and Korean, whose words carry
+their particles and endings, are found by their words (issue #3: "Unicode tokenizer"; a
+whole sentence used to be one term, and a Korean word was found only without them)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ TEXTS = {
     "cpu": "サーバーCPUの使用率",
     "to": "東京都の人口",
     "fr": "Crème brûlée, ça va très bien. Smørrebrød in Łódź. " + "lorem ipsum dolor " * 20,
+    "ko": "서울은 한국의 수도입니다. 서울에서 부산까지 KTX로 두 시간 걸려요.",
+    "ko2": "부산 사람들은 바다를 좋아해요",
 }
 
 
@@ -57,6 +60,17 @@ def marked(hit: object) -> list[str]:
         ("「東京」", {"ja", "mix", "to"}),  # punctuation typed with the word
         ("東京、北京", {"ja"}),
         ("東京?", {"ja", "mix", "to"}),
+        # Korean: a word found with its particles ("서울은", "서울에서", "부산까지").
+        ("서울", {"ko"}),
+        ("부산", {"ko", "ko2"}),
+        ("수도", {"ko"}),
+        ("서울 바다", set()),
+        ("부산 바다", {"ko2"}),
+        ('"두 시간"', {"ko"}),
+        ("서울 -바다", {"ko"}),
+        ("서울은", {"ko"}),
+        ("서울도", set()),
+        ("KTX로", {"ko"}),
     ],
 )
 async def test_chinese_and_japanese_words_are_found(
@@ -84,6 +98,9 @@ async def test_their_snippets_highlight_the_words(tmp_path: Path) -> None:
     # Overlapping words are marked once, as one range.
     (hit,) = (await archive.search("東京 京都", "keyword")).hits
     assert hit.message_id == "to" and hit.highlights == [(0, 3)]
+    # A Korean word is marked without the particles that follow it.
+    (hit,) = (await archive.search("서울", "keyword")).hits
+    assert hit.snippet == TEXTS["ko"] and marked(hit) == ["서울", "서울"]
     await archive.close()
 
 
