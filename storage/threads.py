@@ -10,14 +10,15 @@ takes 102 µs p50 through ``asyncio.to_thread`` and 76 µs here; a keyword searc
   cold caches (a one-thread executor alone takes the round trip from 102 µs to 82).
 - A call is handed to its thread and its result back to the loop directly, without the
   ``concurrent.futures.Future`` that ``to_thread`` chains to an asyncio future.
-- On Linux, an idle thread waits on the CPU the event loop last ran on, and leaves it as soon
-  as it starts a call. Waking a thread on another CPU, and the loop again when the result is
-  back, each cost 30-40 µs on a virtual machine (an interrupt to a CPU that sleeps: the host
-  must wake it); on the loop's own CPU the thread runs as soon as the loop waits. Measured on
-  this machine kind, a round trip for a call that does nothing: 123 µs without this, 51 µs
-  with it (``asyncio.to_thread``: 127 µs in the same run). The thread is pinned only while it
-  waits: a long call spreads to any CPU the process may use, and threads it starts (tantivy's
-  indexing threads) are not pinned.
+- On Linux, an idle thread handed a call is first pinned to the CPU the caller (the event
+  loop) runs on, so that it wakes there, and unpins itself as soon as the call starts. Waking
+  a thread on another CPU, and the loop again when the result is back, each cost 30-40 µs on a
+  virtual machine (an interrupt to a CPU that sleeps: the host must wake it); on the loop's
+  own CPU the thread runs as soon as the loop waits. Measured on this machine kind, a round
+  trip for a call that does nothing: 123 µs without this, 51 µs with it
+  (``asyncio.to_thread``: 127 µs in the same run). The thread is pinned only from the hand-over
+  to the start of the call: the call itself may run on any CPU the process may use, and
+  threads it starts (tantivy's indexing threads) are not pinned.
 
 Calls still run side by side: when every thread is busy, another is started (up to
 ``MAX_THREADS``; beyond that, calls wait their turn). As with the default executor, the
@@ -106,7 +107,7 @@ class _Thread:
 
     def __init__(self, pool: Workers, number: int) -> None:
         self.inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        self.cpu: int | None = None  # the CPU it waits on (None: not pinned)
+        self.cpu: int | None = None  # the CPU it is pinned to until its call starts
         self.thread = threading.Thread(
             target=pool._work,
             args=(self,),
@@ -119,8 +120,8 @@ class Workers:
     """A pool of threads that gives a call to the most recently idle one (see the module)."""
 
     def __init__(self, max_threads: int = MAX_THREADS, pin: bool = True) -> None:
-        """``pin``: idle threads wait on the CPU of the thread that hands them calls (see
-        the module), where the system allows it."""
+        """``pin``: a thread handed a call wakes on the caller's CPU (see the module), where
+        the system allows it."""
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, not {max_threads}")
         self.max_threads = max_threads
@@ -156,7 +157,7 @@ class Workers:
         worker.thread.start()
 
     def _pin(self, worker: _Thread, cpu: int) -> None:
-        """Make the idle ``worker`` wait on ``cpu`` (the caller's), so that it wakes there."""
+        """Pin the idle ``worker`` to ``cpu`` (the caller's) before waking it: it wakes there."""
         tid = worker.thread.native_id  # set: an idle thread has started
         if tid is None or cpu < 0 or cpu == worker.cpu or cpu not in self._cpus:
             return
