@@ -103,11 +103,12 @@ def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
 class _Thread:
     """One worker thread and its inbox."""
 
-    __slots__ = ("cpu", "inbox", "thread")
+    __slots__ = ("allowed", "cpu", "inbox", "thread")
 
     def __init__(self, pool: Workers, number: int) -> None:
         self.inbox: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self.cpu: int | None = None  # the CPU it is pinned to until its call starts
+        self.allowed: set[int] = set()  # the CPUs it may run on, given back when it unpins
         self.thread = threading.Thread(
             target=pool._work,
             args=(self,),
@@ -126,7 +127,6 @@ class Workers:
             raise ValueError(f"max_threads must be at least 1, not {max_threads}")
         self.max_threads = max_threads
         self._getcpu = _current_cpu() if pin else None
-        self._cpus = os.sched_getaffinity(0) if self._getcpu is not None else set()
         self._lock = threading.Lock()
         self._idle: list[_Thread] = []  # a stack: the last to finish is the first to work
         self._backlog: collections.deque[_Call] = collections.deque()  # all threads busy
@@ -144,8 +144,9 @@ class Workers:
                 raise RuntimeError("the archive's worker threads have shut down (at exit)")
             if self._idle:
                 worker = self._idle.pop()
-                if self._getcpu is not None:
-                    self._pin(worker, self._getcpu())
+                getcpu = self._getcpu  # read once: a worker may switch pinning off meanwhile
+                if getcpu is not None:
+                    self._pin(worker, getcpu())
                 worker.inbox.put(call)
                 return
             if len(self._threads) >= self.max_threads:
@@ -159,20 +160,25 @@ class Workers:
     def _pin(self, worker: _Thread, cpu: int) -> None:
         """Pin the idle ``worker`` to ``cpu`` (the caller's) before waking it: it wakes there."""
         tid = worker.thread.native_id  # set: an idle thread has started
-        if tid is None or cpu < 0 or cpu == worker.cpu or cpu not in self._cpus:
+        if tid is None or cpu < 0 or cpu == worker.cpu:
             return
         try:
+            # What it may run on now (the process's CPUs may have changed since it started):
+            # given back when its call starts.
+            allowed = os.sched_getaffinity(tid)
+            if cpu not in allowed:
+                return
             os.sched_setaffinity(tid, {cpu})
         except OSError as exc:  # e.g. a container that forbids it: calls still run, unpinned
             log.info("worker threads are not pinned to the event loop's CPU: %s", exc)
             self._getcpu = None
             return
-        worker.cpu = cpu
+        worker.cpu, worker.allowed = cpu, allowed
 
     def _unpin(self, worker: _Thread) -> None:
-        """Let ``worker`` (the calling thread) run on any CPU again."""
+        """Give ``worker`` (the calling thread) back the CPUs it had before it was pinned."""
         try:
-            os.sched_setaffinity(0, self._cpus)
+            os.sched_setaffinity(0, worker.allowed)
         except OSError as exc:  # the process's CPUs changed under us: pin no more threads
             log.warning("a worker thread stays on CPU %s: %s", worker.cpu, exc)
             self._getcpu = None

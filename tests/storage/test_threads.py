@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
 import subprocess
@@ -100,6 +101,36 @@ async def test_an_idle_thread_wakes_on_the_callers_cpu_and_its_call_may_run_anyw
     # between the unpinning and the call's first line).
     assert sum(woke) >= 27, woke
     pool.shutdown()
+
+
+@pytest.mark.skipif(not PINNABLE, reason="needs per-thread CPU affinity (Linux) and two CPUs")
+@pytest.mark.asyncio
+async def test_a_call_keeps_to_the_cpus_the_process_was_narrowed_to_later() -> None:
+    """``taskset -a -p`` on a running app: its threads may use fewer CPUs than when the pool
+    started. Unpinning gives a thread back what it had, never the pool's first view."""
+    every_cpu = os.sched_getaffinity(0)
+    narrowed = {min(every_cpu)}
+    pool = Workers()
+
+    def inside() -> tuple[set[int], set[int]]:
+        started: list[set[int]] = []
+        child = threading.Thread(target=lambda: started.append(os.sched_getaffinity(0)))
+        child.start()
+        child.join(WAIT)
+        return os.sched_getaffinity(0), started[0]
+
+    await pool.run(inside)  # the pool's thread starts with every CPU
+    tasks = [int(t) for t in os.listdir("/proc/self/task")]
+    try:
+        for tid in tasks:
+            os.sched_setaffinity(tid, narrowed)
+        for _ in range(5):
+            assert await pool.run(inside) == (narrowed, narrowed)
+    finally:
+        for tid in tasks:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(tid, every_cpu)
+        pool.shutdown()
 
 
 @pytest.mark.skipif(not PINNABLE, reason="needs per-thread CPU affinity (Linux) and two CPUs")
