@@ -356,66 +356,143 @@ def test_search_of_only_exclusions_says_what_to_add(window: MainWindow, qloop: A
     assert window.errors == []
 
 
-def test_a_write_that_moves_no_stamp_is_indexed_by_the_periodic_look(
+def test_writes_that_move_no_stamp_are_indexed_by_the_periodic_check(
         window: MainWindow, qloop: Any, sample_copy: Path, tmp_path: Path) -> None:
-    """A sync tool brings a session's files from another machine: Flatchat's change stamp
-    does not move. The poll's full look (every FULL_POLL_EVERY polls) has the worker bring the
-    index up to date, quietly; searches here never rescan themselves."""
+    """A sync tool brings a session's files from another machine, or a tool appends to a
+    messages.jsonl alone: Flatchat's change stamp does not move, and searches in the window
+    never rescan. The poll's full look (every FULL_POLL_EVERY polls) has the worker check the
+    index: at once when the listing shown changed, else every INDEX_CHECK_EVERY full looks."""
     import shutil
 
     from storage.files import stamp_signature
-    from ui.widgets.main_window import FULL_POLL_EVERY
+    from ui.widgets.main_window import FULL_POLL_EVERY, INDEX_CHECK_EVERY
+
+    async def full_look() -> None:
+        window._polls = FULL_POLL_EVERY - 1  # the next poll is a full look
+        await window._poll_changes()
+        await window.tasks.wait_idle(timeout=30)
+
+    async def found(word: str) -> list[str | None]:
+        assert window.archive is not None
+        return [h.session_id for h in (await window.archive.search(word, "keyword")).hits]
 
     async def scenario() -> None:
         await window.open_archive(sample_copy)
         await window.tasks.wait_idle(timeout=30)
-        assert window.archive is not None
-        await window.archive.search("quokka", "keyword")  # what opening left to check, done
+        await window.select_user("ada")
+        await window.tasks.wait_idle(timeout=30)
+        await found("quokka")  # what opening left to check, done
         elsewhere = tmp_path / "elsewhere"
         shutil.copytree(sample_copy, elsewhere)
         other = await Archive.open(elsewhere)
         await other.add_message("ada", A003, {"role": "user", "content": "a quokka sighting"})
         stamp = stamp_signature(sample_copy)
-        folder = next(sample_copy.glob(f"users/ada/{A003}"))
+        folder = sample_copy / "users" / "ada" / A003
         for name in ("messages.jsonl", "session.json"):
             shutil.copy2(elsewhere / "users" / "ada" / A003 / name, folder / name)
         assert stamp_signature(sample_copy) == stamp
         await window._poll_changes()  # not a full look: one stat, nothing seen
         await window.tasks.wait_idle(timeout=30)
-        assert (await window.archive.search("quokka", "keyword")).total == 0
-        window._polls = FULL_POLL_EVERY - 1  # the next poll is a full look
-        await window._poll_changes()
+        assert await found("quokka") == []
+        await full_look()  # the listing shown changed (the session has one more message)
+        assert await found("quokka") == [A003]
+
+        # A line appended to a messages.jsonl alone: the listing does not change.
+        await other.add_message("ada", A003, {"role": "user", "content": "a wombat too"})
+        tail = (elsewhere / "users" / "ada" / A003 / "messages.jsonl").read_bytes()
+        line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
+        with open(folder / "messages.jsonl", "ab") as log:
+            log.write(line)
+        assert stamp_signature(sample_copy) == stamp
+        window._full_looks = 0
+        for _ in range(INDEX_CHECK_EVERY - 1):
+            await full_look()
+        assert await found("wombat") == []
+        await full_look()
+        assert await found("wombat") == [A003]
+
+    run_async(qloop, scenario(), timeout=90)
+
+
+def test_the_periodic_check_stops_on_a_read_only_archive_and_never_hides_a_rebuild(
+        window: MainWindow, qloop: Any, sample_copy: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage.errors import ReadOnlyArchiveError
+    from ui.widgets.main_window import INDEX_CHECK_EVERY
+
+    jobs: list[str] = []
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
         await window.tasks.wait_idle(timeout=30)
-        found = await window.archive.search("quokka", "keyword")
-        assert [h.session_id for h in found.hits] == [A003]
+        assert window.archive is not None
+        errors = list(window.errors)
+
+        async def read_only(root: Path, job: str, control: JobControl, on_changes: Any,
+                            **kwargs: Any) -> Any:
+            jobs.append(job)
+            raise ReadOnlyArchiveError(root / ".locks" / "index.lock")
+
+        monkeypatch.setattr(window, "job_runner", read_only)
+        window.check_index()
+        await window.tasks.wait_idle(timeout=30)
+        assert jobs == ["refresh_index"]
+        assert window.errors == errors  # logged, not shown again
+        window.check_index()  # stopped for this archive
+        await window.tasks.wait_idle(timeout=30)
+        assert jobs == ["refresh_index"]
+
+        # A rebuild asked for and not started yet is never replaced by a check.
+        window._index_checks_stopped = None
+        monkeypatch.setattr(window, "job_runner", lambda *a, **k: _record(jobs, a[1]))
+        jobs.clear()
+        window.start_index_update(rebuild=True)
+        window.check_index()
+        await window.tasks.wait_idle(timeout=30)
+        assert jobs == ["reindex"]
+        assert INDEX_CHECK_EVERY > 1
 
     run_async(qloop, scenario(), timeout=60)
 
 
-def test_a_quiet_job_shows_only_once_it_takes_a_while(window: MainWindow, qloop: Any) -> None:
-    from ui.widgets.jobs import QUIET_SHOW_S
+async def _record(jobs: list[str], job: str) -> RefreshReport:
+    jobs.append(job)
+    return RefreshReport()
 
+
+def test_a_quiet_job_shows_only_with_work_to_do_or_after_a_while(
+        window: MainWindow, qloop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ui.widgets.jobs
+
+    monkeypatch.setattr(ui.widgets.jobs, "QUIET_SHOW_S", 0.4)
     seen: list[bool] = []
 
-    def job(seconds: float) -> Any:
+    def job(seconds: float, total: int | None = None) -> Any:
         async def run(control: JobControl) -> None:
-            end = asyncio.get_running_loop().time() + seconds
-            while asyncio.get_running_loop().time() < end:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            if total:
+                await asyncio.sleep(0.05)
+                control.set_total(total)
+            while loop.time() < end:
                 seen.append(window.jobs.isVisibleTo(window))
                 await asyncio.sleep(0.02)
 
         return run
 
     async def scenario() -> None:
-        await window.jobs.run("Quick check", job(QUIET_SHOW_S / 2), quiet=True)
+        await window.jobs.run("Quick check", job(0.2), quiet=True)
         assert seen and not any(seen)
         assert not window.jobs.isVisibleTo(window)
         seen.clear()
-        await window.jobs.run("Long check", job(QUIET_SHOW_S * 2), quiet=True)
+        await window.jobs.run("Check with work", job(0.3, total=5), quiet=True)
+        assert seen[-1] and not window.jobs.isVisibleTo(window)
+        seen.clear()
+        await window.jobs.run("Long check", job(0.8), quiet=True)
         assert not seen[0] and seen[-1]  # shown after a while
         assert not window.jobs.isVisibleTo(window)
         seen.clear()
-        await window.jobs.run("A user's job", job(QUIET_SHOW_S / 2))
+        await window.jobs.run("A user's job", job(0.2))
         assert all(seen)  # shown at once
 
     run_async(qloop, scenario(), timeout=60)

@@ -13,7 +13,9 @@ from storage.jobs import JobControl, Progress
 
 T = TypeVar("T")
 
-QUIET_SHOW_S = 0.5  # a quiet job shows in the status bar only once it has run this long
+# A quiet job shows in the status bar once it reports work to do (a total), or has run this
+# long: the index check finds nothing to do in about 0.7 s (starting its worker process).
+QUIET_SHOW_S = 3.0
 
 
 class JobIndicator(QWidget):
@@ -23,8 +25,8 @@ class JobIndicator(QWidget):
     A *background* job (bringing the search index up to date) gives way: a job the user
     started cancels it and waits for it to stop. Its finished work is kept; the window starts
     it again at the next search (MainWindow.update_index). A *quiet* job (the index check
-    the window makes every half minute) shows only once it has run ``QUIET_SHOW_S``: a check
-    that finds nothing to do does not flash in the status bar."""
+    the window makes now and then) shows only once it reports work to do or has run
+    ``QUIET_SHOW_S``: a check that finds nothing to do does not flash in the status bar."""
 
     job_finished = Signal()  # a job ended (done, failed or cancelled): the indicator is free
 
@@ -61,6 +63,8 @@ class JobIndicator(QWidget):
         if control is not self.control:
             return  # a late report of a job that ended
         self.last_progress = progress
+        if progress.total and self.isHidden():
+            self.show()  # a quiet job with work to do
         if progress.total:
             self.bar.setRange(0, progress.total)
             self.bar.setValue(min(progress.done, progress.total))
@@ -80,7 +84,7 @@ class JobIndicator(QWidget):
         quiet: bool = False,
     ) -> T:
         """Await ``start(control)`` with progress shown; cancel asks the job to stop.
-        ``quiet``: shown only if it runs longer than ``QUIET_SHOW_S``."""
+        ``quiet``: shown only once it reports a total of work or runs ``QUIET_SHOW_S``."""
         while self.control is not None and self._finished is not None:
             if not self.background:
                 raise RuntimeError(f"{self.control.name} is still running")

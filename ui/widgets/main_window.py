@@ -41,7 +41,7 @@ from storage import (
     Session,
     StorageError,
 )
-from storage.errors import NothingImportedError, SettingsError
+from storage.errors import NothingImportedError, ReadOnlyArchiveError, SettingsError
 from storage.events import (
     Change,
     DocumentsChanged,
@@ -84,6 +84,9 @@ log = logging.getLogger(__name__)
 DEFAULT_USER = "me"  # who an import into an archive without users belongs to
 POLL_MS = 2000  # external changes: how often the change stamp is looked at
 FULL_POLL_EVERY = 15  # polls: compare the listing even without a new stamp (30 s)
+# Full looks: have the worker check the index for writers that do not stamp (sync tools) even
+# when the listing shown did not change (5 min). The check costs ~0.7 s of CPU in a worker.
+INDEX_CHECK_EVERY = 10
 MAX_RECENT = 8
 PREPARE_SEARCH_MS = 300  # after an archive opens (its first paint): search made ready
 ARCHIVE_WRITING_JOBS = ("import", "ingest")  # worker jobs whose changes arrive as batches
@@ -126,6 +129,10 @@ class MainWindow(QMainWindow):
         self._unsubscribe: Callable[[], None] | None = None
         self._polling = False
         self._polls = 0
+        self._full_looks = 0
+        # Why the periodic index check stopped for the open archive (a read-only archive
+        # cannot be indexed): None while it runs.
+        self._index_checks_stopped: str | None = None
         self._stamp: list[int] | None = None
         self.index_report: RefreshReport | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -404,6 +411,7 @@ class MainWindow(QMainWindow):
             return
         await self.select_user(users[0].user_id)
         self._stamp = await asyncio.to_thread(stamp_signature, archive.root)  # indexed on open
+        self._index_checks_stopped = None
         self._poll.start()
         self.notify(f"Opened {archive.root}")
         self.start_index_update()
@@ -947,12 +955,37 @@ class MainWindow(QMainWindow):
             self.details.setVisible(not shown and self.details_toggle.isChecked())
 
     # ================================================================ search index
-    def start_index_update(self, rebuild: bool = False, quiet: bool = False) -> None:
-        """Bring the search index up to date (or rebuild it) as a status-bar job (``quiet``:
-        shown only if it takes a while)."""
+    def start_index_update(self, rebuild: bool = False) -> None:
+        """Bring the search index up to date (or rebuild it) as a status-bar job."""
         if self.archive is not None:
             what = "Rebuilding the search index" if rebuild else "Updating the search index"
-            self.run("index", self.update_index(self.archive, rebuild, quiet), what)
+            self.run("index", self.update_index(self.archive, rebuild), what)
+
+    def check_index(self) -> None:
+        """The periodic index check (see _poll_changes): quiet, and never in the way of
+        another index task (a rebuild the user asked for may not have started yet)."""
+        archive = self.archive
+        if (
+            archive is None
+            or self._index_checks_stopped is not None
+            or self.jobs.control is not None
+            or self.tasks.running("index")
+        ):
+            return
+        self.run("index-check", self._check_index(archive), "Checking the search index")
+
+    async def _check_index(self, archive: Archive) -> None:
+        """A failure here has been reported when the archive opened (the first update is
+        not quiet): it is logged, not shown again every few minutes. A read-only archive
+        cannot be indexed: the checks stop until an archive is opened."""
+        try:
+            await self.update_index(archive, quiet=True)
+        except ReadOnlyArchiveError as exc:
+            log.warning("periodic index checks stop: %s", exc)
+            if archive is self.archive:
+                self._index_checks_stopped = str(exc)
+        except (StorageError, OSError) as exc:
+            log.warning("periodic index check of %s failed: %s", archive.root, exc)
 
     async def update_index(
         self, archive: Archive, rebuild: bool = False, quiet: bool = False
@@ -1313,14 +1346,17 @@ class MainWindow(QMainWindow):
             others = stamp != self._stamp and stamp != archive.own_stamp
             full_look = stamp == self._stamp
             self._stamp = stamp
-            await self._refresh_listing()
+            changed = await self._refresh_listing()
             if others:
                 self.index_soon()
-            elif full_look and self.jobs.control is None:
+            elif full_look:
                 # Writers that do not stamp (a sync tool bringing files from another machine,
-                # an editor): the worker's refresh finds them by the files' sizes and times
-                # (finding nothing costs it one scan, out of this process).
-                self.start_index_update(quiet=True)
+                # an editor): the worker's refresh finds them by the files' sizes and times.
+                # At once when the listing shows a change, and every few minutes otherwise
+                # (a file changed alone, or another user's).
+                self._full_looks += 1
+                if changed or self._full_looks % INDEX_CHECK_EVERY == 0:
+                    self.check_index()
         finally:
             self._polling = False
 
@@ -1344,24 +1380,26 @@ class MainWindow(QMainWindow):
             self._index_pending = False
             self.start_index_update()
 
-    async def _refresh_listing(self) -> None:
-        """External changes (another process): compare the listing with what is shown."""
+    async def _refresh_listing(self) -> bool:
+        """External changes (another process): compare the listing with what is shown.
+        Whether it differed."""
         if self.archive is None or self.user_id is None:
-            return
+            return False
         user = self.user_id
         try:
             sessions = await self.archive.list_sessions(user)
         except StorageError as exc:  # shown once in the sidebar, not a box every poll
             self.sidebar.show_problem(f"{headline(exc)}: {exc}")
-            return
+            return False
         if user != self.user_id:
-            return
+            return False
         models = (self.sidebar.sessions, self.sidebar.panels)
         diffs = await asyncio.to_thread(lambda: [m.diff_listing(sessions) for m in models])
         if user != self.user_id:
-            return
+            return False
         for model, diff in zip(models, diffs, strict=True):
             model.apply_diff(diff)
+        changed = any(diffs)
         if self.session is not None:
             current = self.session.session_id
             fresh = next((s for s in sessions if s.session_id == current), None)
@@ -1371,6 +1409,7 @@ class MainWindow(QMainWindow):
                 self.session = fresh
                 await self._sync_open_session()
         self._show_listing_problems()
+        return changed
 
     # ================================================================ settings
     def show_settings(self) -> SettingsDialog | None:
