@@ -52,10 +52,11 @@ _CJK_CHARS = (
     r"\x{30FC}\x{FF70}\x{309B}\x{309C}\x{FF9E}\x{FF9F}"
 )
 CJK_TOKEN = rf"[{_CJK_CHARS}]|\p{{P}}|[^{_CJK_CHARS}\p{{P}}\s]+"
-_CJK = re.compile(
-    r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
-    r"\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00020000-\U0003134f]"
+CJK_RANGES = (  # kana, Han ideographs and Hangul, for a character class of Python's re
+    r"\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    r"\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00020000-\U0003134f"
 )
+_CJK = re.compile(f"[{CJK_RANGES}]")
 _RUNS = re.compile(r"[^\W_]+")  # letters and digits between punctuation and spaces
 _PUNCTUATION = re.compile(r"[^\w\s]+|_+")
 
@@ -242,6 +243,7 @@ class FullTextIndex:
         # tantivy replaces meta.json at every commit (a new file renamed over the old one).
         self._meta_path = os.path.join(folder, "meta.json")
         self._meta_sig: tuple[int, int, int, int] | None = None  # at the last reload
+        self._view: Any = None  # the searcher last handed out: the search being made
         folder.mkdir(parents=True, exist_ok=True)
         try:
             if not os.path.exists(self._meta_path):
@@ -343,8 +345,29 @@ class FullTextIndex:
                 return prefix_query(self.schema, "text", tokens[0]), ()
             return tantivy.Query.phrase_prefix_query(self.schema, "text", words), None
         if len(tokens) == 1:
-            return tantivy.Query.term_query(self.schema, "text", tokens[0]), (tokens[0],)
+            query = tantivy.Query.term_query(self.schema, "text", tokens[0])
+            attached = self._attached(term.text, tokens[0])
+            if attached is not None:
+                query = _any_of([query, attached])
+            return query, (tokens[0],)
         return tantivy.Query.phrase_query(self.schema, "text", words), tuple(tokens)
+
+    def _attached(self, word: str, token: str) -> Any | None:
+        """The query for ``word`` written onto Chinese, Japanese or Korean text ("KTX로",
+        "サーバーCPUの"), where the word analyzer made one term of it all and the cjk field
+        holds it apart; None where the cjk field does not hold it (one lookup: ASCII-only
+        archives never do)."""
+        if not self.stemming and word.isascii():
+            plain = token  # what the cjk analyzer makes of it too
+        else:
+            found = [term_text(t) for t in self.cjk_analyzer.analyze(word)]
+            if len(found) != 1:
+                return None
+            plain = found[0]
+        view = self._view
+        if view is None or not view.doc_freq("cjk", plain):
+            return None
+        return tantivy.Query.term_query(self.schema, "cjk", plain)
 
     def text_query(
         self, parsed: ParsedQuery, any_term: bool = False, at_least: int = 1
@@ -469,7 +492,8 @@ class FullTextIndex:
             except (ValueError, OSError) as exc:
                 raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
             self._meta_sig = sig
-        return self.index.searcher()
+        self._view = self.index.searcher()
+        return self._view
 
 
 def writer_heap(text_bytes: int) -> int:

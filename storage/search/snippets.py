@@ -31,7 +31,7 @@ from typing import Any
 
 import tantivy
 
-from storage.search.fulltext import ASCII_FOLD, FullTextIndex, TextQuery
+from storage.search.fulltext import ASCII_FOLD, CJK_RANGES, FullTextIndex, TextQuery, is_cjk
 
 SNIPPET_CHARS = 240
 ELLIPSIS = "…"
@@ -39,6 +39,11 @@ ANCHORS = 8  # windows tried: around the rarest word's first occurrences
 
 _SPACE = 32
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit, in any script
+# Not next to a letter or digit, but for those of Chinese, Japanese and Korean (a word of
+# another script can be written onto them: "KTX로", "サーバーCPUの").
+_OTHER_WORD_CHAR = rf"(?![{CJK_RANGES}])[^\W_]"
+_NOT_AFTER = rf"(?<!{_OTHER_WORD_CHAR})"
+_NOT_BEFORE = rf"(?!{_OTHER_WORD_CHAR})"
 _SPACE_RE = re.compile(r"\s+")
 
 Snippet = tuple[str, list[tuple[int, int]]]
@@ -205,8 +210,11 @@ def unicode_snippet(
             found.append((i, i + len(word)))
             i = folded.find(word, i + len(word))
     if words:
+        # Whole words, which may be written onto Chinese, Japanese or Korean ("KTX로").
         pattern = "|".join(map(re.escape, words))
-        found.extend(m.span() for m in re.finditer(rf"(?<![^\W_])(?:{pattern})(?![^\W_])", folded))
+        found.extend(
+            m.span() for m in re.finditer(rf"{_NOT_AFTER}(?:{pattern}){_NOT_BEFORE}", folded)
+        )
     if prefixes is not None:
         found.extend(m.span() for m in prefixes.finditer(folded))
     if not found:
@@ -311,6 +319,8 @@ class Snippets:
                 made = unicode_snippet(text, self._cjk, self.terms or ())
             elif self.terms is not None and text.isascii():
                 made = window_snippet(text, self._needles)
+            elif self.terms is not None and is_cjk(text):
+                made = unicode_snippet(text, (), self.terms)
             else:
                 made = self._tantivy(doc, text)
             if made is not None:

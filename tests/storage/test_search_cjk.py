@@ -71,6 +71,14 @@ def marked(hit: object) -> list[str]:
         ("서울은", {"ko"}),
         ("서울도", set()),
         ("KTX로", {"ko"}),
+        # A word of another script written onto them, alone or excluded.
+        ("KTX", {"ko"}),
+        ("ktx 부산", {"ko"}),
+        ("서울 -KTX", set()),
+        ("CPU", {"cpu"}),
+        ("ID", {"id"}),
+        ("Tokyo", {"mix"}),
+        ("office -東京", set()),
     ],
 )
 async def test_chinese_and_japanese_words_are_found(
@@ -101,6 +109,11 @@ async def test_their_snippets_highlight_the_words(tmp_path: Path) -> None:
     # A Korean word is marked without the particles that follow it.
     (hit,) = (await archive.search("서울", "keyword")).hits
     assert hit.snippet == TEXTS["ko"] and marked(hit) == ["서울", "서울"]
+    # So is a word of another script written onto Korean or Japanese.
+    (hit,) = (await archive.search("KTX", "keyword")).hits
+    assert marked(hit) == ["KTX"]
+    (hit,) = (await archive.search("cpu", "keyword")).hits
+    assert marked(hit) == ["CPU"]
     await archive.close()
 
 
