@@ -63,9 +63,9 @@ class JobIndicator(QWidget):
         if control is not self.control:
             return  # a late report of a job that ended
         self.last_progress = progress
-        if progress.total and self.isHidden():
-            self.show()  # a quiet job with work to do
         if progress.total:
+            if self.isHidden():
+                self.show()  # a quiet job with work to do
             self.bar.setRange(0, progress.total)
             self.bar.setValue(min(progress.done, progress.total))
         else:
