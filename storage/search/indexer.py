@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 # 2: the keyword index stores a packed hit field, not fifteen fields; 3: the hit field is
 # text and the timestamp an integer fast field (documents made three times faster)
-STATE_VERSION = 6  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul
+STATE_VERSION = 7  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul;
+# 7: vectors as 2-bit codes in memory, no int8 copy
 HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
 EMBED_BATCH = 2048
 

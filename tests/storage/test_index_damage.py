@@ -57,8 +57,8 @@ async def found_again(root: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "ext", ["vec.npy", "i8.npy", "scale.npy", "mean.npy", "bits.npy", "gidx.npy", "koff.npy",
-            "keys.npy", "groups.json"]
+    "ext", ["vec.npy", "scale.npy", "mean.npy", "step.npy", "bits.npy", "mag.npy", "gidx.npy",
+            "koff.npy", "keys.npy", "groups.json"]
 )
 async def test_an_empty_segment_file_is_rebuilt(tmp_path: Path, ext: str) -> None:
     archive = await filled(tmp_path / "a")
@@ -128,7 +128,7 @@ async def test_the_index_folder_deleted_under_an_open_archive_is_rebuilt(tmp_pat
 
 
 @pytest.mark.parametrize(
-    "pattern", ["*.i8.npy", "*.keys.npy", "fulltext/*.store", "fulltext/*.idx"]
+    "pattern", ["*.vec.npy", "*.keys.npy", "fulltext/*.store", "fulltext/*.idx"]
 )
 async def test_files_cut_under_an_open_archive_are_found_not_fatal(
     tmp_path: Path, pattern: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from storage.search.fulltext import IndexCorruptError
@@ -86,11 +87,12 @@ def test_another_embedder_is_never_mixed_in(tmp_path: Path) -> None:
         VectorIndex(tmp_path, EmbedderInfo("other", "hash2", 256))
 
 
-def test_truncated_segment_is_detected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ext", ["vec.npy", "bits.npy", "mag.npy", "scale.npy", "step.npy"])
+def test_truncated_segment_is_detected(tmp_path: Path, ext: str) -> None:
     index = VectorIndex(tmp_path, INFO)
     index.add([f"k{i}" for i in range(50)], ["g"] * 50, unit(np.random.default_rng(4), 50))
     index.commit()
-    victim = next(tmp_path.glob("*.i8.npy"))
+    victim = next(tmp_path.glob(f"*.{ext}"))
     victim.write_bytes(victim.read_bytes()[:200])
     with pytest.raises(IndexCorruptError, match="seg"):
         VectorIndex(tmp_path, INFO)
@@ -238,3 +240,70 @@ def test_reranked_rows_are_read_from_the_file_and_a_short_file_is_reported(
         fh.truncate(vec.stat().st_size - 256 * 2 * 10)
     with pytest.raises(IndexCorruptError, match="ends before row 24999"):
         segment.read_vectors(rows)
+
+
+def test_two_bit_codes_decode_to_the_nearest_level_and_estimate_cosines(tmp_path: Path) -> None:
+    """The byte table turns a sign byte and a magnitude byte into the codes of 8 coordinates
+    (first coordinate in the highest bit), and the scored estimates follow the true cosines."""
+    from storage.search import vectors
+
+    rng = np.random.default_rng(11)
+    data = unit(rng, 5_000)
+    mean = data.mean(axis=0)
+    sd = data.std(axis=0)
+    signs, large, scale = vectors.two_bit_codes(data - mean, sd)
+    index = (signs.view(np.uint8).astype(np.uint16) << 8) | large.view(np.uint8)
+    codes = np.take(vectors._CODES, index).view(np.int8)
+    centred = data - mean
+    expected = np.where(centred > 0, 1, -1) * np.where(
+        np.abs(centred) > 2 * vectors.STEP * sd, 3, 1
+    )
+    assert np.array_equal(codes, expected)
+    # Each row's scale fits its codes to it better than any other scale would.
+    levels = codes * (vectors.STEP * sd)
+    error = np.linalg.norm(centred - scale[:, None] * levels, axis=1)
+    for other in (0.9, 1.1):
+        assert (error <= np.linalg.norm(centred - other * scale[:, None] * levels, axis=1)).all()
+
+    built = VectorIndex(tmp_path, INFO)
+    built.add([f"k{i}" for i in range(5_000)], ["g"] * 5_000, data)
+    built.commit()
+    segment = built.segments[0]
+    query = unit(rng, 1)[0]
+    rows = np.arange(5_000)
+    estimate = vectors._rough(segment, rows, query)
+    truth = data @ query
+    assert np.corrcoef(estimate, truth)[0, 1] > 0.9
+    assert float(np.abs(estimate - truth).mean()) < 0.03
+
+
+@pytest.mark.parametrize("dim", [64, 100, 300])
+def test_dimensions_that_are_not_a_multiple_of_64(tmp_path: Path, dim: int) -> None:
+    """The codes' last word is padded with zeros, and padding must weigh nothing."""
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((30_000, dim)).astype(np.float32)
+    data = x / np.linalg.norm(x, axis=1, keepdims=True)
+    info = EmbedderInfo("test", "hash", dim)
+    index = VectorIndex(tmp_path, info)
+    index.add([f"k{i}" for i in range(30_000)], ["g"] * 30_000, data)
+    index.commit()
+    index = VectorIndex(tmp_path, info)
+    for row in (0, 12_345, 29_999):
+        key, score = index.search(data[row], 1)[0]
+        assert key == f"k{row}" and score == pytest.approx(1.0, abs=1e-2)
+    query = data[7] + 0.5 * data[8]
+    query /= np.linalg.norm(query)
+    truth = [f"k{i}" for i in np.argsort(-(data @ query))[:10]]
+    assert [k for k, _ in index.search(query, 10, exact=True)] == truth
+
+
+def test_an_index_of_the_old_format_is_rebuilt_not_misread(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, INFO)
+    index.add(["k"], ["g"], unit(np.random.default_rng(12), 1))
+    index.commit()
+    manifest_path = tmp_path / "manifest.json"
+    manifest = orjson.loads(manifest_path.read_bytes())
+    del manifest["format"]  # as the int8 index of earlier versions wrote it
+    manifest_path.write_bytes(orjson.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match=r"vector index format 1, this version .* reads 2"):
+        VectorIndex(tmp_path, INFO)
