@@ -196,8 +196,14 @@ class SearchEngine:
         query = fulltext.build(parsed, text=text)
         if query is None:
             return 0, []
-        result = _run(self._searcher(), query, max(want, 1))
-        return int(result.count or 0), result.hits
+        searcher = self._searcher()
+        total = None
+        if text.term is not None and not parsed.filters.any() and not parsed.excluded:
+            # One word: its count is in the term dictionary. Counting the hits would score
+            # every one (26,000 for a common word at 100,000 messages): 20% of the search.
+            total = fulltext.count_of_term(searcher, text.term)
+        result = _run(searcher, query, max(want, 1), count=total is None)
+        return int(result.count or 0) if total is None else total, result.hits
 
     def _semantic(self, parsed: ParsedQuery, want: int) -> list[_Candidate]:
         """The ``want`` nearest hits that pass the query's filters, nearest first. Filters
@@ -313,10 +319,10 @@ class SearchEngine:
         return hits
 
 
-def _run(searcher: Any, query: Any, limit: int) -> Any:
+def _run(searcher: Any, query: Any, limit: int, count: bool = True) -> Any:
     """Run a built query; a failure here is the index's (unreadable files), not the query's."""
     try:
-        return searcher.search(query, limit, count=True)
+        return searcher.search(query, limit, count=count)
     except (ValueError, OSError) as exc:
         raise IndexCorruptError(f"searching the keyword index failed: {exc}") from exc
 

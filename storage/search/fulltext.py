@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 import tantivy
@@ -80,7 +80,8 @@ class TextQuery:
     prefix: tantivy expands it). ``required``: a document matches only if it holds every
     one of ``terms`` (no OR). ``cjk``: query words of Chinese, Japanese or Korean, which snippets
     find as they are written (there are no word boundaries to find them by). ``prefixes``:
-    the stems of one-word prefixes (``caramel*``), whose words snippets find in each hit."""
+    the stems of one-word prefixes (``caramel*``), whose words snippets find in each hit.
+    ``term``: the query is that one term of the text field, and nothing else."""
 
     clauses: list[Any]
     highlights: bool
@@ -88,6 +89,7 @@ class TextQuery:
     required: bool = False
     cjk: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    term: str | None = None  # the one term of the text field that the clauses are, if so
 
     def query(self) -> Any | None:
         """The clauses as one query (what snippets highlight); None when there are none."""
@@ -96,11 +98,15 @@ class TextQuery:
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in self.clauses])
 
 
+DocKind = Literal["message", "document", "context"]
+KINDS: tuple[DocKind, ...] = get_args(DocKind)
+
+
 @dataclass(slots=True)  # not frozen: a build makes one per message, and frozen takes 3.5x longer
 class IndexDoc:
     key: str  # unique: <group>/<message id> or <group>/<chunk>
     group: str  # what is deleted together: a session's messages, a document, a context
-    kind: str  # message | document | context
+    kind: DocKind
     user: str
     session: str  # "" for a document in the user's library
     text: str
@@ -315,9 +321,9 @@ class FullTextIndex:
             return [t for t in words if len(t) < TOKEN_MAX]
         return [term_text(t) for t in self.analyzer.analyze(text)]
 
-    def _term(self, term: Term) -> tuple[Any, tuple[str, ...] | None] | None:
-        """The query for one term and the terms a snippet highlights for it (None: tantivy
-        decides which)."""
+    def _term(self, term: Term) -> tuple[Any, tuple[str, ...] | None, str | None] | None:
+        """The query for one term, the terms a snippet highlights for it (None: tantivy
+        decides which) and the term of the text field the query is, if it is just that."""
         if is_cjk(term.text):
             # Chinese, Japanese or Korean: the characters in a row, in the cjk field; punctuation
             # ("「東京」", "東京、大阪") separates runs that must each be there. A prefix is no
@@ -334,23 +340,23 @@ class FullTextIndex:
             if not runs:
                 return None
             if len(runs) == 1:
-                return runs[0], ()
-            return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in runs]), ()
+                return runs[0], (), None
+            return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in runs]), (), None
         tokens = self.tokens(term.text)
         if not tokens:
             return None
         words: list[str | tuple[int, str]] = list(tokens)  # what tantivy's stubs accept
         if term.kind == "prefix":
             if len(tokens) == 1:
-                return prefix_query(self.schema, "text", tokens[0]), ()
-            return tantivy.Query.phrase_prefix_query(self.schema, "text", words), None
+                return prefix_query(self.schema, "text", tokens[0]), (), None
+            return tantivy.Query.phrase_prefix_query(self.schema, "text", words), None, None
         if len(tokens) == 1:
             query = tantivy.Query.term_query(self.schema, "text", tokens[0])
             attached = self._attached(term.text, tokens[0])
             if attached is not None:
-                query = _any_of([query, attached])
-            return query, (tokens[0],)
-        return tantivy.Query.phrase_query(self.schema, "text", words), tuple(tokens)
+                return _any_of([query, attached]), (tokens[0],), None
+            return query, (tokens[0],), tokens[0]
+        return tantivy.Query.phrase_query(self.schema, "text", words), tuple(tokens), None
 
     def _attached(self, word: str, token: str) -> Any | None:
         """The query for ``word`` written onto Chinese, Japanese or Korean text ("KTX로",
@@ -380,6 +386,7 @@ class FullTextIndex:
         cjk: list[str] = []
         prefixes: list[str] = []
         required = not any_term
+        sole: str | None = None
         for group in parsed.groups:
             required = required and len(group) == 1
             alternatives = []
@@ -391,6 +398,7 @@ class FullTextIndex:
                 if built is not None and t.kind == "prefix" and built[1] == () and not cjk_term:
                     prefixes.extend(self.tokens(t.text)[:1])  # a regex query: no terms
                 if built is not None:
+                    sole = built[2] if len(parsed.groups) == 1 and len(group) == 1 else None
                     alternatives.append(built[0])
                     if built[1] is None:
                         terms = None
@@ -411,6 +419,7 @@ class FullTextIndex:
             required,
             tuple(dict.fromkeys(cjk)),
             tuple(dict.fromkeys(prefixes)),
+            sole,
         )
 
     def filter_clauses(self, filters: Filters) -> list[Any]:
@@ -469,6 +478,21 @@ class FullTextIndex:
         if len(clauses) == 1:
             return clauses[0][1]  # a lone clause needs no boolean wrapper (a third faster)
         return tantivy.Query.boolean_query(clauses)
+
+    @staticmethod
+    def count_of_term(searcher: Any, term: str) -> int | None:
+        """How many documents hold ``term`` in their text, from the term dictionary (no
+        posting list is walked: a search need not count its hits, and tantivy then skips the
+        blocks of postings that cannot reach its top hits); None when ``searcher``'s segments
+        hold deleted documents, which the dictionary still counts. Every document has one of
+        :data:`KINDS`, so their counts add up to the live documents only without deletions."""
+        try:
+            stored = sum(searcher.doc_freq("kind", kind) for kind in KINDS)
+            if stored != searcher.num_docs:
+                return None
+            return int(searcher.doc_freq("text", term))
+        except (ValueError, OSError) as exc:
+            raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
 
     def searcher(self) -> Any:
         """A searcher that sees every commit made so far, by this process or another.

@@ -536,3 +536,57 @@ async def test_an_unreadable_hit_field_is_index_damage(hit: str | None, problem:
     doc = tantivy.Document(text="hello") if hit is None else tantivy.Document(hit=hit)
     with pytest.raises(IndexCorruptError, match=problem):
         hit_fields(doc)
+
+
+async def test_a_one_word_total_is_exact_with_and_without_deleted_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-word search takes its total from the term dictionary, which still counts
+    deleted documents: with any in the index it counts its hits instead. An exclusion
+    always counts them, so both must agree before and after edits."""
+    from tests.storage.search_support import archive_with
+
+    counts: list[int | None] = []
+    count_of_term = FullTextIndex.count_of_term
+
+    def spy(searcher: object, term: str) -> int | None:
+        counts.append(count_of_term(searcher, term))
+        return counts[-1]
+
+    monkeypatch.setattr(FullTextIndex, "count_of_term", staticmethod(spy))
+    texts = {f"m{i}": f"warm day {i}" if i % 3 else f"cold night {i}" for i in range(40)}
+    archive = await archive_with(tmp_path / "a", texts)
+    session = (await archive.list_sessions("ada"))[0].session_id
+    expected = sum("warm" in t for t in texts.values())
+    for edited in ("m1", "m2", None):
+        fast = await archive.search("warm", "keyword", limit=5)
+        counted = await archive.search("warm -zzzz", "keyword", limit=5)
+        assert fast.total == counted.total == expected
+        assert fast.hits == counted.hits
+        # Asked once, by the one-word search only: the dictionary's count, or none while
+        # deleted documents are in the index (tantivy merges them away when it sees fit).
+        assert counts in ([expected], [None])
+        counts.clear()
+        if edited:
+            await archive.edit_message("ada", session, edited, content="cold now")
+            expected -= 1
+    await archive.close()
+
+    def doc(n: int, group: str) -> IndexDoc:
+        return IndexDoc(key=f"k{n}", group=group, kind="message", user="u", session="s",
+                        text=f"word number{n}", timestamp=T0)
+
+    index = FullTextIndex(tmp_path / "ft", False)
+    with index.writer() as writer:
+        index.add(writer, [doc(1, "g1"), doc(2, "g1"), doc(3, "g2")])
+        writer.commit()
+    searcher = index.searcher()
+    assert index.count_of_term(searcher, "word") == 3
+    assert index.count_of_term(searcher, "number2") == 1
+    assert index.count_of_term(searcher, "absent") == 0
+    with index.writer() as writer:
+        index.delete_group(writer, "g1")
+        writer.commit()
+    searcher = index.searcher()
+    assert searcher.num_docs == 1
+    assert index.count_of_term(searcher, "word") is None  # the dictionary still says 3
