@@ -512,11 +512,15 @@ class VectorIndex:
             keys.extend(segment.keys(alive))
             groups.extend(segment.groups[int(segment.group_index[i])] for i in alive)
 
-        def chunks() -> Iterator[np.ndarray]:  # the live rows, read a slice at a time
+        def chunks() -> Iterator[np.ndarray]:
+            # The live rows, read from the files a block at a time (not through their maps,
+            # which would keep every page read resident in this process).
             for segment in old:
-                alive = np.flatnonzero(~segment.deleted)
-                for first in range(0, len(alive), WRITE_CHUNK):
-                    yield np.asarray(segment.vectors[alive[first : first + WRITE_CHUNK]])
+                for lo in range(0, segment.count, WRITE_CHUNK):
+                    hi = min(lo + WRITE_CHUNK, segment.count)
+                    live = ~segment.deleted[lo:hi]
+                    if live.any():
+                        yield segment.read_block(lo, hi)[live]
 
         self.segments = []
         if keys:

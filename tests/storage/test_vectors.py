@@ -55,7 +55,13 @@ def test_small_index_is_exact(tmp_path: Path) -> None:
     assert [k for k, _ in results] == truth
 
 
-def test_tombstones_compaction_and_reopen(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [16_384, 7])  # compaction reads and writes blocks of rows
+def test_tombstones_compaction_and_reopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from storage.search import vectors
+
+    monkeypatch.setattr(vectors, "WRITE_CHUNK", chunk)
     rng = np.random.default_rng(2)
     data = unit(rng, 200)
     index = VectorIndex(tmp_path, INFO)
@@ -76,6 +82,11 @@ def test_tombstones_compaction_and_reopen(tmp_path: Path) -> None:
     reopened.compact_if_needed()  # half the rows are tombstones: rewritten
     reopened.commit()
     assert len(reopened.segments) == 1 and reopened.segments[0].count == 100
+    merged = reopened.segments[0]
+    rows = np.arange(100)
+    kept = [int(k[1:]) for k in merged.keys(rows)]
+    assert sorted(kept) == list(range(100))  # the b rows, each once, with its own vector
+    assert np.array_equal(merged.read_vectors(rows), data[100:][kept].astype(np.float16))
     assert sorted(p.name for p in tmp_path.iterdir() if "del" in p.name) == []
 
 
