@@ -276,6 +276,8 @@ class Segment:
         """The float16 vectors of rows [lo, hi), read from the file in one call."""
         dim = self.vectors.shape[1]
         out = np.empty((hi - lo, dim), dtype=np.float16)
+        if not out.size:
+            return out
         want = out.nbytes
         path = self.folder / f"{self.name}.vec.npy"
         try:
@@ -385,15 +387,21 @@ class VectorIndex:
     # ----------------------------------------------------------------- writing
     def add(self, keys: Sequence[str], groups: Sequence[str], vectors: np.ndarray) -> None:
         """Queue vectors for the next segment (written when SEGMENT_ROWS are queued, or at
-        :meth:`commit`; not visible before the commit). Zero rows are skipped."""
-        keep = np.linalg.norm(vectors, axis=1) > 0.5 if len(vectors) else np.zeros(0, bool)
+        :meth:`commit`; not visible before the commit). Rows are stored as unit vectors (an
+        embedder's are already); zero rows (no content) and rows that are not finite are
+        skipped: one such row would make its segment's mean and codes NaN."""
+        if not len(vectors):
+            return
+        norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
+        keep = np.isfinite(norms) & (norms > 0.5)
         if not keep.any():
             return
+        norms[np.abs(norms - 1) < 1e-3] = 1  # an embedder's rows: stored as they are
         self._queue.append(
             (
                 [k for k, ok in zip(keys, keep, strict=True) if ok],
                 [g for g, ok in zip(groups, keep, strict=True) if ok],
-                vectors[keep].astype(np.float16),
+                (vectors[keep] / norms[keep, None]).astype(np.float16),
             )
         )
         self._queued += int(keep.sum())
@@ -784,6 +792,7 @@ def _candidates(
         # 8 MB array per word at 1,000,000 rows is fresh memory the kernel must fault in, and
         # the scan took 6.2 ms that way against 4.0 (timeit, random codes).
         lo, hi, segment = part.lo, part.hi, part.segment
+        width = len(segment.columns) * 64  # the largest distance
         mine = distances[part.number][lo:hi]
         mine.fill(0)
         xor = np.empty(hi - lo, dtype=np.uint64)
@@ -793,10 +802,11 @@ def _candidates(
             np.bitwise_count(xor, out=bits)
             np.add(mine, bits, out=mine)
         mine[skip[part.number][lo:hi]] = np.iinfo(np.uint16).max
-        return np.bincount(mine, minlength=257)[:257]
+        return np.bincount(mine, minlength=width + 1)[: width + 1]  # deleted rows: past it
 
-    # Each segment's shortlist by its histogram of distances (at most 257 values) instead of
-    # a partition: every row at or under the distance where the count reaches its share.
+    # Each segment's shortlist by its histogram of distances (a count per distance, 0 to the
+    # dimensions rounded up to 64) instead of a partition: every row at or under the
+    # distance where the count reaches its share.
     # (Distances are to each segment's own mean: they compare within a segment only.)
     counts: dict[int, np.ndarray] = {}
     for part, histogram in _each(scan, groups):

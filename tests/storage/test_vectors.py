@@ -288,9 +288,10 @@ def test_two_bit_codes_decode_to_the_nearest_level_and_estimate_cosines(tmp_path
     assert float(np.abs(estimate - truth).mean()) < 0.03
 
 
-@pytest.mark.parametrize("dim", [64, 100, 300])
+@pytest.mark.parametrize("dim", [64, 100, 300, 768])
 def test_dimensions_that_are_not_a_multiple_of_64(tmp_path: Path, dim: int) -> None:
-    """The codes' last word is padded with zeros, and padding must weigh nothing."""
+    """The codes' last word is padded with zeros, and padding must weigh nothing; Hamming
+    distances go up to the dimensions (768 dimensions: far past 256)."""
     rng = np.random.default_rng(dim)
     x = rng.standard_normal((30_000, dim)).astype(np.float32)
     data = x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -306,6 +307,8 @@ def test_dimensions_that_are_not_a_multiple_of_64(tmp_path: Path, dim: int) -> N
     query /= np.linalg.norm(query)
     truth = [f"k{i}" for i in np.argsort(-(data @ query))[:10]]
     assert [k for k, _ in index.search(query, 10, exact=True)] == truth
+    found = [k for k, _ in index.search(query, 10)]  # through the shortlist
+    assert len(found) == 10 and found[0] == "k7" and "k8" in found
 
 
 def test_an_index_of_the_old_format_is_rebuilt_not_misread(tmp_path: Path) -> None:
@@ -318,3 +321,25 @@ def test_an_index_of_the_old_format_is_rebuilt_not_misread(tmp_path: Path) -> No
     manifest_path.write_bytes(orjson.dumps(manifest))
     with pytest.raises(IndexCorruptError, match=r"vector index format 1, this version .* reads 2"):
         VectorIndex(tmp_path, INFO)
+
+
+def test_rows_are_stored_as_unit_vectors_and_non_finite_rows_are_skipped(tmp_path: Path) -> None:
+    """One huge row would make its segment's mean and codes inf or NaN, and every row of
+    the segment unfindable."""
+    rng = np.random.default_rng(13)
+    data = unit(rng, 1_000)
+    given = data.copy()
+    given[7] *= 1e6
+    given[8] = np.nan
+    given[9, 3] = np.inf
+    index = VectorIndex(tmp_path, INFO)
+    index.add([f"k{i}" for i in range(1_000)], ["g"] * 1_000, given)
+    index.commit()
+    assert index.count == 998  # the huge row kept, as a unit vector
+    segment = index.segments[0]
+    assert np.isfinite(segment.mean).all() and np.isfinite(segment.step).all()
+    for row in (3, 7, 500):
+        key, score = index.search(data[row], 1)[0]
+        assert key == f"k{row}" and score == pytest.approx(1.0, abs=1e-2)
+    assert np.allclose(segment.read_vectors(np.array([7])), data[7], atol=1e-3)
+    assert segment.read_block(5, 5).shape == (0, 256)
