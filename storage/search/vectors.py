@@ -251,6 +251,21 @@ class Segment:
                     f"open (it holds {want:,})"
                 )
 
+    def _read(
+        self, fd: int, ext: str, buffer: memoryview, offset: int, what: str, number: int
+    ) -> None:
+        """Fill ``buffer`` from the segment's ``ext`` file (open as ``fd``) at ``offset``;
+        IndexCorruptError if the file cannot be read or ends before ``what`` ``number`` (the
+        row or key the reader wanted; formatted only then: reads are on the search's path)."""
+        try:
+            got = os.preadv(fd, [buffer], offset)
+        except OSError as exc:
+            raise IndexCorruptError(f"vector segment {self.name} in {self.folder}: {exc}") from exc
+        if got != len(buffer):
+            raise IndexCorruptError(
+                f"{self.folder / f'{self.name}.{ext}'} ends before {what} {number}"
+            )
+
     def read_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The float16 vectors of ``rows``, read from the file rather than its memory map: for
         the rows a search re-ranks, a read each costs less than a page fault each and the
@@ -261,45 +276,31 @@ class Segment:
         out = np.empty((len(rows), dim), dtype=np.float16)
         buffer = out.view(np.uint8).reshape(-1).data
         offset = int(self.vectors.offset)  # the .npy header
-        path = self.folder / f"{self.name}.vec.npy"
-        fd = self._vec_fd
-        try:
-            for i, row in enumerate(rows.tolist()):
-                part = buffer[i * width : (i + 1) * width]
-                if os.preadv(fd, [part], offset + row * width) != width:
-                    raise IndexCorruptError(f"{path} ends before row {row}")
-        except OSError as exc:
-            raise IndexCorruptError(f"vector segment {self.name} in {self.folder}: {exc}") from exc
+        for i, row in enumerate(rows.tolist()):
+            part = buffer[i * width : (i + 1) * width]
+            self._read(self._vec_fd, "vec.npy", part, offset + row * width, "row", row)
         return out
 
     def read_block(self, lo: int, hi: int) -> np.ndarray:
         """The float16 vectors of rows [lo, hi), read from the file in one call."""
         dim = self.vectors.shape[1]
         out = np.empty((hi - lo, dim), dtype=np.float16)
-        if not out.size:
-            return out
-        want = out.nbytes
-        path = self.folder / f"{self.name}.vec.npy"
-        try:
-            got = os.preadv(
-                self._vec_fd, [out.data.cast("B")], int(self.vectors.offset) + lo * dim * 2
-            )
-        except OSError as exc:
-            raise IndexCorruptError(f"vector segment {self.name} in {self.folder}: {exc}") from exc
-        if got != want:
-            raise IndexCorruptError(f"{path} ends before row {hi}")
+        if out.size:
+            offset = int(self.vectors.offset) + lo * dim * 2
+            self._read(self._vec_fd, "vec.npy", out.data.cast("B"), offset, "row", hi)
         return out
+
+    def _key_bytes(self, start: int, end: int, row: int) -> bytes:
+        """Bytes [start, end) of the key file's data, up to the key of ``row``."""
+        buffer = bytearray(end - start)
+        offset = int(self.key_blob.offset) + start
+        self._read(self._keys_fd, "keys.npy", memoryview(buffer), offset, "key", row)
+        return bytes(buffer)
 
     def keys(self, rows: np.ndarray) -> list[str]:
         """The keys of ``rows``, the key file read once (for compaction: every row)."""
         offsets = self.key_offsets
-        size = int(offsets[-1])
-        try:
-            blob = os.pread(self._keys_fd, size, int(self.key_blob.offset))
-        except OSError as exc:
-            raise IndexCorruptError(f"vector segment {self.name} in {self.folder}: {exc}") from exc
-        if len(blob) != size:
-            raise IndexCorruptError(f"{self.folder / f'{self.name}.keys.npy'} is cut short")
+        blob = self._key_bytes(0, int(offsets[-1]), len(offsets) - 2)
         try:
             return [blob[offsets[r] : offsets[r + 1]].decode() for r in rows.tolist()]
         except UnicodeDecodeError as exc:
@@ -308,15 +309,7 @@ class Segment:
     def key(self, row: int) -> str:
         start, end = int(self.key_offsets[row]), int(self.key_offsets[row + 1])
         try:
-            raw = os.pread(self._keys_fd, end - start, int(self.key_blob.offset) + start)
-        except OSError as exc:
-            raise IndexCorruptError(f"vector segment {self.name} in {self.folder}: {exc}") from exc
-        if len(raw) != end - start:
-            raise IndexCorruptError(
-                f"{self.folder / f'{self.name}.keys.npy'} ends before key {row}"
-            )
-        try:
-            return raw.decode()
+            return self._key_bytes(start, end, row).decode()
         except UnicodeDecodeError as exc:
             raise IndexCorruptError(f"vector segment {self.name}: key {row} is not UTF-8") from exc
 
