@@ -56,6 +56,8 @@ SHORTLIST_FRACTION = 0.12
 # 100 estimates held 96.4% of the true top 10, 200 held 97.5%, 300 all 97.7%; of 100,000
 # random vectors (the test's), recall@10 was 0.919, 0.953 and 0.964 (500: 0.966).
 RERANK = 300
+# preadv's flag for a read that fails rather than wait for the disk (Linux); None elsewhere.
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "posix_fadvise") else None
 # The 2-bit code of a coordinate x (minus the segment's mean) of a dimension whose standard
 # deviation is sd: -3, -1, 1 or 3 steps of STEP * sd, the edges at 0 and +-2 steps (the uniform
 # 4-level quantizer with the least error for a normal distribution). Each vector's codes are
@@ -266,6 +268,40 @@ class Segment:
                 f"{self.folder / f'{self.name}.{ext}'} ends before {what} {number}"
             )
 
+    def _read_scattered(
+        self, fd: int, ext: str, reads: list[tuple[memoryview, int, int]], what: str
+    ) -> None:
+        """Fill each (buffer, offset, number) of ``reads`` as :meth:`_read` does, the reads
+        that would wait for the disk all at once.
+
+        Each read is first tried without waiting (``RWF_NOWAIT``: it fails at once if the
+        page cache lacks the data). The kernel is then told of every read that failed
+        (``POSIX_FADV_WILLNEED`` starts reading its pages in the background) before they are
+        made again, waiting. So the disk serves them side by side instead of one after
+        another: after the archive sat idle this machine kind's kernel has paged the index
+        out, and a semantic search at 1,000,000 vectors then spent 41 ms in its 300 reads,
+        one after another. With the page cache warm this adds nothing: every read succeeds
+        the first time."""
+        missed = reads
+        if _NOWAIT is not None:
+            missed = []
+            for read in reads:
+                buffer, offset, _number = read
+                try:
+                    got = os.preadv(fd, [buffer], offset, _NOWAIT)
+                except OSError:  # not cached (EAGAIN), or the flag not supported here: the
+                    got = -1  # read that waits comes next, and reports any real error
+                if got != len(buffer):  # not all cached (or past the end: the next read says)
+                    missed.append(read)
+            if len(missed) > 1:
+                try:
+                    for buffer, offset, _number in missed:
+                        os.posix_fadvise(fd, offset, len(buffer), os.POSIX_FADV_WILLNEED)
+                except OSError as exc:  # only a hint: the reads below are made all the same
+                    log.debug("vector segment %s: read-ahead hint refused: %s", self.name, exc)
+        for buffer, offset, number in missed:
+            self._read(fd, ext, buffer, offset, what, number)
+
     def read_vectors(self, rows: np.ndarray) -> np.ndarray:
         """The float16 vectors of ``rows``, read from the file rather than its memory map: for
         the rows a search re-ranks, a read each costs less than a page fault each and the
@@ -276,9 +312,15 @@ class Segment:
         out = np.empty((len(rows), dim), dtype=np.float16)
         buffer = out.view(np.uint8).reshape(-1).data
         offset = int(self.vectors.offset)  # the .npy header
-        for i, row in enumerate(rows.tolist()):
-            part = buffer[i * width : (i + 1) * width]
-            self._read(self._vec_fd, "vec.npy", part, offset + row * width, "row", row)
+        self._read_scattered(
+            self._vec_fd,
+            "vec.npy",
+            [
+                (buffer[i * width : (i + 1) * width], offset + row * width, row)
+                for i, row in enumerate(rows.tolist())
+            ],
+            "row",
+        )
         return out
 
     def read_block(self, lo: int, hi: int) -> np.ndarray:
@@ -306,12 +348,23 @@ class Segment:
         except UnicodeDecodeError as exc:
             raise IndexCorruptError(f"vector segment {self.name}: a key is not UTF-8") from exc
 
-    def key(self, row: int) -> str:
-        start, end = int(self.key_offsets[row]), int(self.key_offsets[row + 1])
+    def some_keys(self, rows: Sequence[int]) -> list[str]:
+        """The keys of a few ``rows`` (a search's hits), each read on its own."""
+        offsets, base = self.key_offsets, int(self.key_blob.offset)
+        buffers = [bytearray(int(offsets[r + 1]) - int(offsets[r])) for r in rows]
+        self._read_scattered(
+            self._keys_fd,
+            "keys.npy",
+            [
+                (memoryview(buffer), base + int(offsets[r]), r)
+                for buffer, r in zip(buffers, rows, strict=True)
+            ],
+            "key",
+        )
         try:
-            return self._key_bytes(start, end, row).decode()
+            return [buffer.decode() for buffer in buffers]
         except UnicodeDecodeError as exc:
-            raise IndexCorruptError(f"vector segment {self.name}: key {row} is not UTF-8") from exc
+            raise IndexCorruptError(f"vector segment {self.name}: a key is not UTF-8") from exc
 
     @property
     def live(self) -> int:
@@ -624,7 +677,13 @@ class VectorIndex:
                 (float(score), int(number), int(row)) for score, row in zip(fine, mine, strict=True)
             )
         found.sort(key=lambda t: -t[0])
-        return [(self.segments[n].key(row), score) for score, n, row in found[:k]]
+        top = found[:k]
+        keys: dict[tuple[int, int], str] = {}  # (segment, row) -> key: one read per segment
+        for number in {n for _, n, _ in top}:
+            theirs = [row for _, n, row in top if n == number]
+            for row, key in zip(theirs, self.segments[number].some_keys(theirs), strict=True):
+                keys[number, row] = key
+        return [(keys[n, row], score) for score, n, row in top]
 
 
 # ----------------------------------------------------------------------- the scan

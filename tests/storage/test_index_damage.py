@@ -191,7 +191,7 @@ async def test_processes_with_other_embedders_never_mix_vector_spaces(tmp_path: 
     rows = 0
     for segment in index.segments:
         for row in np.flatnonzero(~segment.deleted):
-            key = segment.key(int(row))
+            key = segment.some_keys([int(row)])[0]
             expected = hashing.encode([texts[key.rsplit("/", 1)[1]]])[0]
             stored = np.asarray(segment.vectors[row], dtype=np.float32)
             assert float(stored @ expected) > 0.99, key  # every vector in the hashing space
@@ -211,7 +211,7 @@ async def test_a_commit_from_a_stale_view_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IndexCorruptError, match="replaced by another process"):
         stale.commit()
     fresh = VectorIndex(tmp_path, info)
-    assert [fresh.segments[0].key(0)] == ["a/1"] and len(fresh.segments) == 1
+    assert fresh.segments[0].some_keys([0]) == ["a/1"] and len(fresh.segments) == 1
     fresh.add(["b/1"], ["b"], np.eye(4, dtype=np.float32)[1:2])
     fresh.commit()  # a view read after the commit may commit
     assert VectorIndex(tmp_path, info).count == 2

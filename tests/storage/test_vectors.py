@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 
+from storage.search import vectors
 from storage.search.fulltext import IndexCorruptError
 from storage.search.vectors import EmbedderInfo, VectorIndex
 
@@ -251,6 +253,84 @@ def test_reranked_rows_are_read_from_the_file_and_a_short_file_is_reported(
         fh.truncate(vec.stat().st_size - 256 * 2 * 10)
     with pytest.raises(IndexCorruptError, match="ends before row 24999"):
         segment.read_vectors(rows)
+
+
+def _committed(tmp_path: Path, n: int = 5_000) -> tuple[VectorIndex, np.ndarray]:
+    data = unit(np.random.default_rng(12), n)
+    index = VectorIndex(tmp_path, INFO)
+    index.add([f"k{i}" for i in range(n)], ["g"] * n, data)
+    index.commit()
+    return index, data
+
+
+@pytest.mark.parametrize("uncached", [set(), {3, 17}, "all"])
+def test_reads_the_page_cache_lacks_are_hinted_then_made_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uncached: set[int] | str
+) -> None:
+    """A read that would wait for the disk (RWF_NOWAIT fails) is announced to the kernel with
+    every other such read (POSIX_FADV_WILLNEED) before any of them is made."""
+    if vectors._NOWAIT is None:
+        pytest.skip("this system has no RWF_NOWAIT reads (not Linux)")
+    index, _data = _committed(tmp_path)
+    segment = index.segments[0]
+    width, base = 256 * 2, int(segment.vectors.offset)
+    rows = np.array([0, 3, 17, 4_999])
+    missing = set(rows.tolist()) if uncached == "all" else uncached
+    events: list[tuple[str, int]] = []
+    real_preadv = os.preadv
+
+    def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+        row = (offset - base) // width
+        if flags & vectors._NOWAIT:
+            events.append(("try", row))
+            if row in missing:
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+        else:
+            events.append(("read", row))
+        return real_preadv(fd, buffers, offset, flags)
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_WILLNEED and length == width
+        events.append(("hint", (offset - base) // width))
+
+    monkeypatch.setattr(vectors.os, "preadv", preadv)
+    monkeypatch.setattr(vectors.os, "posix_fadvise", fadvise)
+    assert np.array_equal(segment.read_vectors(rows), np.asarray(segment.vectors[rows]))
+    order = sorted(missing)
+    hints = [("hint", r) for r in order] if len(order) > 1 else []
+    assert events == [("try", r) for r in rows.tolist()] + hints + [("read", r) for r in order]
+
+
+def test_reads_are_right_without_the_page_cache_and_without_nowait_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, data = _committed(tmp_path)
+    rows = np.arange(0, 5_000, 37)
+    segment = index.segments[0]
+    want = np.asarray(segment.vectors[rows]).copy()
+    for file in tmp_path.iterdir():  # out of the page cache, as after the archive sat idle
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    assert np.array_equal(segment.read_vectors(rows), want)
+    assert index.search(data[4_321], 3)[0][0] == "k4321"
+    assert segment.some_keys([4_999, 0, 77]) == ["k4999", "k0", "k77"]
+    monkeypatch.setattr(vectors, "_NOWAIT", None)  # a system without them: plain reads
+    assert np.array_equal(segment.read_vectors(rows), want)
+    assert segment.some_keys([12]) == ["k12"]
+
+
+def test_a_key_file_cut_under_an_open_index_is_reported(tmp_path: Path) -> None:
+    index, _data = _committed(tmp_path)
+    segment = index.segments[0]
+    keys = tmp_path / f"{segment.name}.keys.npy"
+    with open(keys, "r+b") as fh:
+        fh.truncate(keys.stat().st_size - 20)
+    assert segment.some_keys([0, 1]) == ["k0", "k1"]
+    with pytest.raises(IndexCorruptError, match="ends before key 4999"):
+        segment.some_keys([0, 4_999])
 
 
 def test_two_bit_codes_decode_to_the_nearest_level_and_estimate_cosines(tmp_path: Path) -> None:
