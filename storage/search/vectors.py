@@ -18,6 +18,7 @@ rebuild, never mixed vector spaces.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import mmap
@@ -58,6 +59,7 @@ SHORTLIST_FRACTION = 0.12
 RERANK = 300
 # preadv's flag for a read that fails rather than wait for the disk (Linux); None elsewhere.
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "posix_fadvise") else None
+_NO_NOWAIT = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}  # what a file system without says
 # The 2-bit code of a coordinate x (minus the segment's mean) of a dimension whose standard
 # deviation is sd: -3, -1, 1 or 3 steps of STEP * sd, the edges at 0 and +-2 steps (the uniform
 # 4-level quantizer with the least error for a normal distribution). Each vector's codes are
@@ -194,6 +196,9 @@ class Segment:
             # whole (40 MB at 1,000,000 rows).
             self._keys_fd = os.open(folder / f"{name}.keys.npy", os.O_RDONLY)
             weakref.finalize(self, os.close, self._keys_fd)
+            # Reads that fail rather than wait for the disk (see _read_scattered), until the
+            # file system says it has none.
+            self._nowait = _NOWAIT
             self.deleted = np.load(folder / deleted) if deleted else np.zeros(count, dtype=bool)
         except (OSError, ValueError, EOFError) as exc:  # numpy: EOFError for an empty file
             raise IndexCorruptError(f"vector segment {name} in {folder}: {exc}") from exc
@@ -283,17 +288,28 @@ class Segment:
         one after another. With the page cache warm this adds nothing: every read succeeds
         the first time."""
         missed = reads
-        if _NOWAIT is not None:
+        flag = self._nowait
+        if flag is not None:
             missed = []
             for read in reads:
                 buffer, offset, _number = read
                 try:
-                    got = os.preadv(fd, [buffer], offset, _NOWAIT)
-                except OSError:  # not cached (EAGAIN), or the flag not supported here: the
-                    got = -1  # read that waits comes next, and reports any real error
+                    got = os.preadv(fd, [buffer], offset, flag)
+                except BlockingIOError:  # not in the page cache
+                    got = -1
+                except OSError as exc:
+                    if exc.errno not in _NO_NOWAIT:
+                        got = -1  # the read that waits comes next, and reports the error
+                    else:
+                        # A file system without such reads (tmpfs, some network file
+                        # systems): plain reads from now on, without hints.
+                        log.debug("vector segment %s: no RWF_NOWAIT reads: %s", self.name, exc)
+                        self._nowait = None
+                        missed = reads
+                        break
                 if got != len(buffer):  # not all cached (or past the end: the next read says)
                     missed.append(read)
-            if len(missed) > 1:
+            if len(missed) > 1 and self._nowait is not None:
                 try:
                     for buffer, offset, _number in missed:
                         os.posix_fadvise(fd, offset, len(buffer), os.POSIX_FADV_WILLNEED)

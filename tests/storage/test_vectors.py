@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -301,13 +302,45 @@ def test_reads_the_page_cache_lacks_are_hinted_then_made_together(
     assert events == [("try", r) for r in rows.tolist()] + hints + [("read", r) for r in order]
 
 
+def test_a_file_system_without_nowait_reads_gets_plain_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tmpfs refuses RWF_NOWAIT (EOPNOTSUPP): the segment stops trying, and gives no hints."""
+    if vectors._NOWAIT is None:
+        pytest.skip("this system has no RWF_NOWAIT reads (not Linux)")
+    index, data = _committed(tmp_path)
+    segment = index.segments[0]
+    tries: list[int] = []
+    real_preadv = os.preadv
+
+    def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+        if flags & vectors._NOWAIT:
+            tries.append(offset)
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_preadv(fd, buffers, offset, flags)
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        raise AssertionError("no hint where reads cannot fail fast")
+
+    monkeypatch.setattr(vectors.os, "preadv", preadv)
+    monkeypatch.setattr(vectors.os, "posix_fadvise", fadvise)
+    rows = np.array([5, 6, 4_000])
+    for _ in range(2):
+        assert np.array_equal(segment.read_vectors(rows), data[rows].astype(np.float16))
+    assert len(tries) == 1 and segment._nowait is None
+    assert index.search(data[4_000], 1)[0][0] == "k4000"
+
+
 def test_reads_are_right_without_the_page_cache_and_without_nowait_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("this system cannot take files out of the page cache (posix_fadvise)")
     index, data = _committed(tmp_path)
     rows = np.arange(0, 5_000, 37)
     segment = index.segments[0]
-    want = np.asarray(segment.vectors[rows]).copy()
+    # As stored (float16 of unit rows), not read through the map: mapped pages stay cached.
+    want = data[rows].astype(np.float16)
     for file in tmp_path.iterdir():  # out of the page cache, as after the archive sat idle
         fd = os.open(file, os.O_RDONLY)
         try:
@@ -317,7 +350,7 @@ def test_reads_are_right_without_the_page_cache_and_without_nowait_reads(
     assert np.array_equal(segment.read_vectors(rows), want)
     assert index.search(data[4_321], 3)[0][0] == "k4321"
     assert segment.some_keys([4_999, 0, 77]) == ["k4999", "k0", "k77"]
-    monkeypatch.setattr(vectors, "_NOWAIT", None)  # a system without them: plain reads
+    monkeypatch.setattr(segment, "_nowait", None)  # a system without them: plain reads
     assert np.array_equal(segment.read_vectors(rows), want)
     assert segment.some_keys([12]) == ["k12"]
 
