@@ -377,10 +377,15 @@ class Segment:
             ],
             "key",
         )
-        try:
-            return [buffer.decode() for buffer in buffers]
-        except UnicodeDecodeError as exc:
-            raise IndexCorruptError(f"vector segment {self.name}: a key is not UTF-8") from exc
+        keys = []
+        for buffer, r in zip(buffers, rows, strict=True):
+            try:
+                keys.append(buffer.decode())
+            except UnicodeDecodeError as exc:
+                raise IndexCorruptError(
+                    f"vector segment {self.name}: key {r} is not UTF-8"
+                ) from exc
+        return keys
 
     @property
     def live(self) -> int:
@@ -694,7 +699,7 @@ class VectorIndex:
             )
         found.sort(key=lambda t: -t[0])
         top = found[:k]
-        keys: dict[tuple[int, int], str] = {}  # (segment, row) -> key: one read per segment
+        keys: dict[tuple[int, int], str] = {}  # (segment, row) -> key, read segment by segment
         for number in {n for _, n, _ in top}:
             theirs = [row for _, n, row in top if n == number]
             for row, key in zip(theirs, self.segments[number].some_keys(theirs), strict=True):

@@ -366,6 +366,17 @@ def test_a_key_file_cut_under_an_open_index_is_reported(tmp_path: Path) -> None:
         segment.some_keys([0, 4_999])
 
 
+def test_a_key_that_is_not_utf8_is_reported_with_its_row(tmp_path: Path) -> None:
+    index, _data = _committed(tmp_path)
+    segment = index.segments[0]
+    with open(tmp_path / f"{segment.name}.keys.npy", "r+b") as fh:
+        fh.seek(int(segment.key_blob.offset) + int(segment.key_offsets[3]))
+        fh.write(b"\xff")
+    assert segment.some_keys([2, 4]) == ["k2", "k4"]
+    with pytest.raises(IndexCorruptError, match="key 3 is not UTF-8"):
+        segment.some_keys([2, 3])
+
+
 def test_two_bit_codes_decode_to_the_nearest_level_and_estimate_cosines(tmp_path: Path) -> None:
     """The byte table turns a sign byte and a magnitude byte into the codes of 8 coordinates
     (first coordinate in the highest bit), and the scored estimates follow the true cosines."""
