@@ -75,6 +75,13 @@ is also given for each pass on its own, to show how much it moves within one run
 timing, our hit count must equal raw tantivy's for every query, and FTS5 must find as many as
 raw tantivy for the first five of every class, or the run stops.
 
+Not a target: raw tantivy does less than ours (it makes no snippets). So that a reader can see
+what returning what ours returns costs in plain tantivy, each class's passes are run again with
+raw tantivy making every hit's snippet and highlight ranges with its own ``SnippetGenerator``
+(``SNIPPET_CHARS`` characters) in raw's place, followed by raw tantivy (our blocks) and ours as
+before; the table gives both and the share of raw's snippets that highlight nothing (the
+generator sees no terms in a prefix query).
+
 Vector search: every message is embedded with the packaged model2vec embedder (throughput is
 reported); a :class:`storage.search.vectors.VectorIndex` is written from those vectors the way
 ``refresh_index`` writes it (batches of ``EMBED_BATCH``, a segment whenever ``SEGMENT_ROWS`` are
@@ -141,6 +148,7 @@ from storage.layout import MESSAGES, SESSION_JSON  # noqa: E402
 from storage.search.api import SCAN_INTERVAL  # noqa: E402
 from storage.search.embedder import Model2VecEmbedder  # noqa: E402
 from storage.search.fulltext import DOCSTORE_BLOCK, prefix_query, writer_heap  # noqa: E402
+from storage.search.snippets import SNIPPET_CHARS  # noqa: E402
 from storage.search.vectors import EmbedderInfo, VectorIndex  # noqa: E402
 from storage.sessions import MESSAGES_BYTES  # noqa: E402
 
@@ -553,6 +561,21 @@ class RawTantivy:
             _text = doc["text"][0]
         return int(result.count or 0), keys
 
+    def search_with_snippets(self, q: Query) -> tuple[int, list[tuple[str, str, list[Any]]]]:
+        """:meth:`search` plus what ours returns beside each hit, made by tantivy's own
+        ``SnippetGenerator``: a fragment of up to ``SNIPPET_CHARS`` and its highlight ranges."""
+        query = self.query(q)
+        result = self.searcher.search(query, LIMIT, count=True)
+        generator = tantivy.SnippetGenerator.create(self.searcher, query, self.schema, "text")
+        generator.set_max_num_chars(SNIPPET_CHARS)
+        hits = []
+        for _score, address in result.hits:
+            doc = self.searcher.doc(address)
+            snippet = generator.snippet_from_doc(doc)
+            ranges = [(h.start, h.end) for h in snippet.highlighted()]
+            hits.append((doc["key"][0], snippet.fragment(), ranges))
+        return int(result.count or 0), hits
+
 
 class Fts5:
     def __init__(self, path: Path, create: bool = True) -> None:
@@ -632,6 +655,10 @@ class KeywordRow:
     raw_blocks: Stats
     fts: Stats
     ours_again: Stats  # the same search repeated at once (warm caches): not a target
+    # Not a target: raw tantivy with its own snippets in raw's place, and ours beside it.
+    raw_snippets: Stats
+    ours_beside_snippets: Stats
+    raw_unhighlighted: float  # share of raw's snippets with no highlight
     ours_vs_raw_by_pass: list[float] = field(default_factory=list)  # how much passes differ
     targets: list[tuple[str, bool]] = field(default_factory=list)
 
@@ -646,6 +673,10 @@ class KeywordRow:
     @property
     def ours_again_vs_raw(self) -> float:
         return self.ours_again.p50_ms / self.raw.p50_ms
+
+    @property
+    def ours_vs_raw_snippets(self) -> float:
+        return self.ours_beside_snippets.p50_ms / self.raw_snippets.p50_ms
 
     @property
     def fts_vs_ours(self) -> float:
@@ -824,6 +855,21 @@ class Bench:
                     if pass_no == 0 and (len(fts_s) < FTS_MIN or sum(fts_s) < FTS_BUDGET_S):
                         seconds, _ = await timed(lambda q=q: asyncio.to_thread(self.fts.search, q))
                         fts_s.append(seconds)
+            # Not a target: the same order with raw tantivy making snippets in raw's place.
+            snip_s: list[float] = []
+            beside_s: list[float] = []
+            unlit = made_count = 0
+            for _pass in range(PASSES):
+                for q in qs:
+                    seconds, (_, made) = await timed(
+                        lambda q=q: asyncio.to_thread(self.raw.search_with_snippets, q)
+                    )
+                    snip_s.append(seconds)
+                    made_count += len(made)
+                    unlit += sum(1 for _key, _fragment, ranges in made if not ranges)
+                    await asyncio.to_thread(self.raw_blocks.search, q)
+                    seconds, _ = await timed(lambda q=q: self.ours(q))
+                    beside_s.append(seconds)
             row = KeywordRow(
                 kind,
                 qs[0].ours,
@@ -834,6 +880,9 @@ class Bench:
                 Stats.of(raw_blocks_s),
                 Stats.of(fts_s),
                 Stats.of(ours_again_s),
+                Stats.of(snip_s),
+                Stats.of(beside_s),
+                unlit / max(1, made_count),
                 [
                     statistics.median(ours_s[k : k + len(qs)])
                     / statistics.median(raw_s[k : k + len(qs)])
@@ -870,6 +919,10 @@ class Bench:
                 "fts5": r.fts.__dict__,
                 "ours_repeated_at_once": r.ours_again.__dict__,
                 "ours_repeated_at_once_vs_raw": r.ours_again_vs_raw,
+                "raw_tantivy_with_snippets": r.raw_snippets.__dict__,
+                "ours_beside_raw_with_snippets": r.ours_beside_snippets.__dict__,
+                "ours_vs_raw_with_snippets": r.ours_vs_raw_snippets,
+                "raw_snippets_unhighlighted": r.raw_unhighlighted,
                 "ours_vs_raw": r.ours_vs_raw,
                 "ours_vs_raw_by_pass": r.ours_vs_raw_by_pass,
                 "ours_vs_raw_blocks": r.ours_vs_raw_blocks,
@@ -1274,6 +1327,25 @@ def section(r: dict[str, Any]) -> list[str]:
                 f"| {k['description']} | {_ms(k['ours']['p50_ms'])} | {_ms(again['p50_ms'])} "
                 f"| {_ms(k['raw_tantivy']['p50_ms'])} | {k['ours_repeated_at_once_vs_raw']:.2f} "
                 f"| {passes or 'not measured'} |"
+            )
+    if all("raw_tantivy_with_snippets" in k for k in r["keyword"]):
+        lines += [
+            "",
+            "Raw tantivy with its own snippets (not a target): the same passes again with raw "
+            "tantivy making each hit's snippet and highlight ranges (`SnippetGenerator`, "
+            f"{SNIPPET_CHARS} characters) in raw's place, then raw tantivy (our blocks), then "
+            "ours: what a search that returns what ours returns costs in plain tantivy.",
+            "",
+            "| Query class | Raw tantivy with snippets | Ours, beside it | Ours ÷ it "
+            "| Its snippets without a highlight |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for k in r["keyword"]:
+            lines.append(
+                f"| {k['description']} | {_ms(k['raw_tantivy_with_snippets']['p50_ms'])} "
+                f"| {_ms(k['ours_beside_raw_with_snippets']['p50_ms'])} "
+                f"| {k['ours_vs_raw_with_snippets']:.2f} "
+                f"| {k['raw_snippets_unhighlighted']:.0%} |"
             )
     b = r["builds"]
     bt = r["build_target"]
