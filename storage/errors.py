@@ -130,6 +130,19 @@ class ReadOnlyArchiveError(StorageError):
         super().__init__(f"archive is read-only, cannot write {self.path}{extra}")
 
 
+class IndexUnavailableError(StorageError):
+    """The search index's folder cannot be made or used (it is a file, or not writable). The
+    archive's own files are untouched; search works again once the folder can be used."""
+
+    def __init__(self, path: str | Path, error: OSError) -> None:
+        self.path = str(path)
+        if isinstance(error, NotADirectoryError | FileExistsError):
+            detail = "a file is in the way of its folder; move it away and the index is rebuilt"
+        else:
+            detail = error.strerror or str(error)
+        super().__init__(f"the search index in {self.path} cannot be used: {detail}")
+
+
 class UnsupportedFormatError(StorageError):
     """``archive.json`` names a format version newer than this program understands."""
 

@@ -11,7 +11,7 @@ from typing import Any
 import filelock
 
 from storage.base import ArchiveBase, threaded
-from storage.errors import LockTimeoutError, StorageError
+from storage.errors import IndexUnavailableError, LockTimeoutError, StorageError
 from storage.events import Change, UserChanged
 from storage.jobs import JobControl
 from storage.search.embedder import Embedder, load_embedder
@@ -68,18 +68,21 @@ class SearchMixin(ArchiveBase):
             )
             lock = indexer.lock(0)
             try:
-                lock.acquire()
-            except filelock.Timeout:
                 try:
-                    indexer.open(repair=False)  # another process is writing it: never wipe
-                except IndexCorruptError:  # caught mid-commit: wait for it, then check
-                    with self._index_lock(indexer):
+                    lock.acquire()
+                except filelock.Timeout:
+                    try:
+                        indexer.open(repair=False)  # another process is writing it: never wipe
+                    except IndexCorruptError:  # caught mid-commit: wait for it, then check
+                        with self._index_lock(indexer):
+                            indexer.open()
+                else:
+                    try:
                         indexer.open()
-            else:
-                try:
-                    indexer.open()
-                finally:
-                    lock.release()
+                    finally:
+                        lock.release()
+            except OSError as exc:  # .index/ is a file, or cannot be written
+                raise IndexUnavailableError(indexer.folder, exc) from exc
             self._indexer = indexer
             self._dirty: set[tuple[str, str | None]] = set()
             self._dirty_lock = threading.Lock()

@@ -14,7 +14,7 @@ import tantivy
 
 from storage.search.fulltext import EPOCH, IndexCorruptError, TextQuery, hit_fields
 from storage.search.indexer import Indexer
-from storage.search.query import Filters, ParsedQuery, QuerySyntaxError, parse
+from storage.search.query import KINDS, Filters, ParsedQuery, QuerySyntaxError, parse, parse_date
 from storage.search.results import Hit, SearchMode, SearchResults, make_hit
 from storage.search.snippets import Snippets
 
@@ -57,30 +57,63 @@ class _Candidate:
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
-    """Filters given as arguments (from the GUI) join those typed in the query."""
+    """Filters given as arguments (from the GUI) join those typed in the query; a bad one
+    raises :class:`QuerySyntaxError` naming the argument."""
     f: Filters = parsed.filters
     for name in ("role", "user", "session", "kind", "source"):
         value = filters.pop(name, None)
         if value is None:
             continue
-        values = [value] if isinstance(value, str) else list(value)
+        values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+        if not all(isinstance(v, str) and v for v in values):
+            raise QuerySyntaxError(
+                parsed.text, None, f"the {name} filter must be text, not {value!r}"
+            )
+        if name == "kind":
+            values = [v.lower() for v in values]
+            for v in values:
+                if v not in KINDS:
+                    raise QuerySyntaxError(
+                        parsed.text,
+                        None,
+                        f"the kind filter {v!r} is not one of {', '.join(KINDS)}",
+                    )
         getattr(f, name).extend(values)
     for name in ("after", "before"):
         value = filters.pop(name, None)
-        if value is None:
-            continue
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            value = dt.datetime(value.year, value.month, value.day)
-        if isinstance(value, str):
-            from storage.search.query import parse_date
-
-            value = parse_date(value, name, value, 0)
-        if value.tzinfo is None:
-            value = value.astimezone()
-        setattr(f, name, value)
+        if value is not None:
+            f.narrow(
+                "after" if name == "after" else "before", _date_filter(parsed.text, name, value)
+            )
     if filters:
         raise TypeError(f"unknown search filters: {', '.join(sorted(filters))}")
     return parsed
+
+
+def _date_filter(query: str, name: str, value: Any) -> dt.datetime:
+    """An after/before argument (a date, a datetime, or text as the query language reads it)
+    as an aware datetime (local time when it has none)."""
+    if isinstance(value, str):
+        try:
+            return parse_date(value, name, value, 0)
+        except QuerySyntaxError as exc:  # said of the filter, in the query it filters
+            raise QuerySyntaxError(query, None, exc.detail) from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        raise QuerySyntaxError(
+            query, None, f"the {name} filter must be a date or text, not {value!r}"
+        )
+    if value.tzinfo is not None:
+        return value
+    try:
+        return value.astimezone()
+    except (ValueError, OverflowError):  # local time at year 1 or 9999 leaves the calendar
+        raise QuerySyntaxError(
+            query,
+            None,
+            f"{name}:{value.date().isoformat()} is too far in the past or future to search",
+        ) from None
 
 
 class SearchEngine:
@@ -147,6 +180,8 @@ class SearchEngine:
                 degraded = embedder.degraded
         if self.indexer.rebuilt_reason:
             degraded = f"the search index is being rebuilt: {self.indexer.rebuilt_reason}"
+        elif self.indexer.lost:  # state.json gone: .index/ deleted, or another process rebuilds
+            degraded = "the search index is being rebuilt: results are incomplete until it is done"
         elif self.indexer.unchecked:  # another process holds the index: results may lag
             degraded = f"the search index may be incomplete: {self.indexer.unchecked}"
         fulltext = self.indexer.fulltext
@@ -202,7 +237,10 @@ class SearchEngine:
             # One word: its count is in the term dictionary. Counting the hits would score
             # every one (260,000 for a common word at 1,000,000 messages): 16% of the search.
             total = fulltext.count_of_term(searcher, text.term)
-        result = _run(searcher, query, max(want, 1), count=total is None)
+        # No more hits than documents: tantivy sizes its top-hits heap by the limit, and a page
+        # far out (offset 2**31) would otherwise ask it for gigabytes, or overflow its integer.
+        want = max(min(want, searcher.num_docs), 1)
+        result = _run(searcher, query, want, count=total is None)
         return int(result.count or 0) if total is None else total, result.hits
 
     def _semantic(self, parsed: ParsedQuery, want: int) -> list[_Candidate]:

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +50,9 @@ log = logging.getLogger(__name__)
 
 # 2: the keyword index stores a packed hit field, not fifteen fields; 3: the hit field is
 # text and the timestamp an integer fast field (documents made three times faster)
-STATE_VERSION = 7  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul;
-# 7: vectors as 2-bit codes in memory, no int8 copy
+STATE_VERSION = 8  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul;
+# 7: vectors as 2-bit codes in memory, no int8 copy; 8: text composed (NFC), a message's key
+# is its line's place in the log (message ids can repeat)
 HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
 EMBED_BATCH = 2048
 
@@ -550,10 +552,15 @@ class Indexer:
                     folder / n for n in os.listdir(folder) if n.endswith(LEGACY_PERSONA_SUFFIX)
                 ),
             )
-            messages: list[Message | _Indexed] = list(log_.iter())
+            # Keyed by their place in the merged log ("n3"): it is read whole every time.
+            messages: list[tuple[str, Message | _Indexed]] = [
+                (f"n{i}", m) for i, m in enumerate(log_.iter())
+            ]
             end = 0
         else:
-            # Read whole lines only, so the offset recorded is exactly what was indexed.
+            # Read whole lines only, so the offset recorded is exactly what was indexed. Keyed
+            # by the line's byte offset: a message id can repeat in a log (storage does not
+            # forbid it), and each line must stay its own hit.
             messages, end = [], offset
             for raw in JsonlLog(folder / MESSAGES, Message).raw_from(offset):
                 if not raw.terminated:
@@ -562,22 +569,22 @@ class Indexer:
                 if raw.data.strip():
                     fields = _indexed_fields(raw.data)
                     if fields is not None:
-                        messages.append(fields)
+                        messages.append((str(raw.offset), fields))
         group = source.key
         docs = [
             IndexDoc(
-                key=f"{group}/{m.message_id}",
+                key=f"{group}/{place}",
                 group=group,
                 kind="message",
                 user=source.user,
                 session=source.session,
-                text=_message_text(m),
+                text=_composed(_message_text(m)),
                 timestamp=m.timestamp,
                 role=m.role,
                 source=origin,
                 message_id=m.message_id,
             )
-            for m in messages
+            for place, m in messages
         ]
         return docs, end
 
@@ -597,7 +604,7 @@ class Indexer:
                 kind="context",
                 user=source.user,
                 session=source.session,
-                text="\n".join(p for p in parts if p),
+                text=_composed("\n".join(p for p in parts if p)),
                 timestamp=context.timestamp,
                 source=self._session_source(source.user, source.session),
             )
@@ -621,18 +628,18 @@ class Indexer:
                 continue
             if not isinstance(chunk, dict) or not isinstance(chunk.get("text"), str):
                 continue
-            number = int(chunk.get("chunk", len(docs)))
+            number = _opt_int(chunk.get("chunk"))
             docs.append(
                 IndexDoc(
-                    key=f"{source.key}/{number}",
+                    key=f"{source.key}/{len(docs)}",  # unique, whatever the chunk numbers say
                     group=source.key,
                     kind="document",
                     user=source.user,
                     session=source.session,
-                    text=chunk["text"],
+                    text=_composed(chunk["text"]),
                     timestamp=record.uploaded_at,
                     doc_id=source.doc_id,
-                    chunk=number,
+                    chunk=len(docs) if number is None else number,
                     page=_opt_int(chunk.get("page")),
                     char_start=_opt_int(chunk.get("start")),
                     char_end=_opt_int(chunk.get("end")),
@@ -761,6 +768,12 @@ def _indexed_fields(data: bytes) -> _Indexed | Message | None:
         return Message.model_validate(obj)
     except ValidationError:
         return None
+
+
+def _composed(text: str) -> str:
+    """``text`` in composed form (NFC), as queries are: accents written as separate combining
+    marks (macOS file names, some PDFs) would otherwise split words ("e" + U+0301 + "cole")."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def _message_text(message: Message | _Indexed) -> str:

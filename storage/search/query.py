@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,6 +48,7 @@ class QuerySyntaxError(StorageError, ValueError):
     def __init__(self, query: str, position: int | None, detail: str) -> None:
         self.query = query
         self.position = position
+        self.detail = detail
         where = f" at character {position + 1}" if position is not None else ""
         super().__init__(f"cannot search for {_shorten(query)!r}: {detail}{where}")
 
@@ -60,6 +62,12 @@ class Term:
     text: str
     kind: Literal["word", "phrase", "prefix"] = "word"
 
+    def __post_init__(self) -> None:
+        # Composed (NFC), as the index holds text: "école" typed with a combining accent
+        # (as macOS writes it) is then the same word as the precomposed one.
+        if not self.text.isascii():
+            object.__setattr__(self, "text", unicodedata.normalize("NFC", self.text))
+
 
 @dataclass
 class Filters:
@@ -70,6 +78,14 @@ class Filters:
     source: list[str] = field(default_factory=list)
     after: dt.datetime | None = None  # inclusive
     before: dt.datetime | None = None  # exclusive
+
+    def narrow(self, name: Literal["after", "before"], when: dt.datetime) -> None:
+        """Add a date filter: with one already there, both must hold (the later ``after``,
+        the earlier ``before``)."""
+        current = getattr(self, name)
+        if current is not None:
+            when = max(current, when) if name == "after" else min(current, when)
+        setattr(self, name, when)
 
     def any(self) -> bool:
         return bool(
@@ -165,6 +181,7 @@ def parse_full(query: str) -> ParsedQuery:
     text = _CONTROL.sub(" ", query)
     parsed = ParsedQuery(text=query)
     pending_or = False
+    or_at = 0  # where the pending OR is
     previous = ""  # what the last clause read was: "term", "exclusion" or "filter"
     pos = 0
     n = len(text)
@@ -203,7 +220,7 @@ def parse_full(query: str) -> ParsedQuery:
                     raise QuerySyntaxError(query, start, f"OR cannot follow an exclusion; {_OR}")
                 if not parsed.groups:
                     raise QuerySyntaxError(query, start, "OR needs something before it")
-                pending_or = True
+                pending_or, or_at = True, start
                 continue
             name, colon, value = token.partition(":")
             if colon and name.lower() in FIELDS:
@@ -239,7 +256,7 @@ def parse_full(query: str) -> ParsedQuery:
         if len(parsed.groups) + len(parsed.excluded) > MAX_CLAUSES:
             raise QuerySyntaxError(query, start, f"more than {MAX_CLAUSES} search terms")
     if pending_or:
-        raise QuerySyntaxError(query, len(query) - 1, "OR needs something after it")
+        raise QuerySyntaxError(query, or_at, "OR needs something after it")
     return parsed
 
 
@@ -254,9 +271,9 @@ def _apply_filter(filters: Filters, name: str, value: str, query: str, position:
     if not value:
         raise QuerySyntaxError(query, position, f"{name}: needs a value")
     if name == "after":
-        filters.after = parse_date(value, name, query, position)
+        filters.narrow("after", parse_date(value, name, query, position))
     elif name == "before":
-        filters.before = parse_date(value, name, query, position)
+        filters.narrow("before", parse_date(value, name, query, position))
     elif name == "kind":
         kind = value.lower()
         if kind not in KINDS:

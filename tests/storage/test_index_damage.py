@@ -188,11 +188,17 @@ async def test_processes_with_other_embedders_never_mix_vector_spaces(tmp_path: 
     hashing = load_embedder("hashing", 64)
     info = EmbedderInfo(hashing.name, hashing.model_hash, hashing.dim)
     index = VectorIndex(tmp_path / "a" / ".index" / "vectors", info)
+    # A message's key ends with its line's byte offset in the log.
+    (log,) = (tmp_path / "a").glob(f"**/{session}/messages.jsonl")
+    data, at, message_at = log.read_bytes(), 0, {}
+    for line in data.split(b"\n")[:-1]:
+        message_at[str(at)] = orjson.loads(line)["message_id"]
+        at += len(line) + 1
     rows = 0
     for segment in index.segments:
         for row in np.flatnonzero(~segment.deleted):
             key = segment.some_keys([int(row)])[0]
-            expected = hashing.encode([texts[key.rsplit("/", 1)[1]]])[0]
+            expected = hashing.encode([texts[message_at[key.rsplit("/", 1)[1]]]])[0]
             stored = np.asarray(segment.vectors[row], dtype=np.float32)
             assert float(stored @ expected) > 0.99, key  # every vector in the hashing space
             rows += 1

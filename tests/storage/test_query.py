@@ -53,7 +53,7 @@ def test_unknown_fields_are_text() -> None:
         ("kind:email", "kind:email is not one of message, document, context", 1),
         ("role:", "role: needs a value", 1),
         ("OR cats", "OR needs something before it", 1),
-        ("cats OR", "OR needs something after it", 7),
+        ("cats OR", "OR needs something after it", 6),
         ("fox OR -dog", "OR cannot be followed by an exclusion", 8),
         ('fox OR -"lazy dog"', "OR cannot be followed by an exclusion", 8),
         ("-dog OR fox", "OR cannot follow an exclusion", 6),
