@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from app.commands import Command, UsageError, discover
 from app.gui import TABS
@@ -23,6 +23,30 @@ from storage import Archive, StorageError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser. A query that starts with "-" (``search -draft``) reads as an
+    unknown option; its error then says to put the query after ``--``."""
+
+    _given: tuple[str, ...] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._given = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        takes_query = any(action.dest == "query" for action in self._actions)
+        dashed = [
+            a
+            for a in self._given
+            if a.startswith("-") and a != "-" and a.split("=")[0] not in self._option_string_actions
+        ]
+        if takes_query and dashed:
+            message += f'; a query that starts with "-" goes after "--": {self.prog} -- {dashed[0]}'
+        super().error(message)
 
 
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
@@ -63,7 +87,7 @@ def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
         action="store_true",
         help="with --screenshot: open the settings dialog and save a picture of it",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     for command in commands:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(p)

@@ -81,6 +81,27 @@ def test_a_bad_limit_or_offset_is_a_usage_error(
     assert f"argument {option}:" in err and "Traceback" not in err
 
 
+def test_a_query_starting_with_a_dash_says_to_put_it_after_dashes(
+    sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        run("--archive", str(sample), "search", "-generator")
+    assert info.value.code == 2
+    assert 'goes after "--": flatchat search -- -generator' in capsys.readouterr().err
+    # As told: a query of only an exclusion, which says what to add.
+    code, _out = run("--archive", str(sample), "search", "--", "-generator")
+    assert code == 1
+    assert "it only excludes words" in capsys.readouterr().err
+
+
+def test_a_page_far_past_the_end_is_empty(sample: Path) -> None:
+    code, out = run("--archive", str(sample), "search", "python", "--mode", "keyword",
+                    "--offset", str(2**31), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["hits"] == [] and data["total"] > 0
+
+
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
 @pytest.mark.parametrize("output", [[], ["--json"]])
 def test_a_query_that_is_not_utf8_is_an_error_on_stderr(
