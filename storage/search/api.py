@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -190,8 +191,12 @@ class SearchMixin(ArchiveBase):
             except IndexCorruptError as exc:
                 log.warning("search index damaged, rebuilding: %s", exc)
                 self._rebuild(None)
-                engine.indexer.rebuilt_reason = str(exc)
-                return engine.search(query, mode, limit, offset, **filters)
+                results = engine.search(query, mode, limit, offset, **filters)
+                # Complete again (rebuilt before this search), but say why it took longer.
+                note = f"the search index was damaged and has been rebuilt: {exc}"
+                return dataclasses.replace(
+                    results, degraded=f"{results.degraded}; {note}" if results.degraded else note
+                )
 
     @threaded
     def refresh_index(self, control: JobControl | None = None) -> RefreshReport:

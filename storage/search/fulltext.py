@@ -22,6 +22,7 @@ import tantivy
 
 from storage.files import atomic_write
 from storage.search.query import Filters, ParsedQuery, Term
+from storage.search.watch import FileCutError, MappedFiles
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,19 @@ def is_cjk(text: str) -> bool:
 
 class IndexCorruptError(RuntimeError):
     """An index file is missing, truncated or unreadable (the index is rebuilt)."""
+
+
+@contextmanager
+def index_errors(what: str) -> Iterator[None]:
+    """tantivy's failures inside as :class:`IndexCorruptError` saying ``what`` failed: its
+    errors (ValueError, OSError) and its panics (pyo3's PanicException, which is not an
+    Exception: tantivy panics on some damaged files)."""
+    try:
+        yield
+    except BaseException as exc:
+        if isinstance(exc, ValueError | OSError) or type(exc).__module__ == "pyo3_runtime":
+            raise IndexCorruptError(f"{what}: {exc}") from exc
+        raise
 
 
 @dataclass(frozen=True)
@@ -250,8 +264,9 @@ class FullTextIndex:
         self._meta_path = os.path.join(folder, "meta.json")
         self._meta_sig: tuple[int, int, int, int] | None = None  # at the last reload
         self._view: Any = None  # the searcher last handed out: the search being made
+        self._files = MappedFiles(folder)  # what the searcher mapped: checked before a search
         folder.mkdir(parents=True, exist_ok=True)
-        try:
+        with index_errors(f"keyword index in {folder} cannot be opened"):
             if not os.path.exists(self._meta_path):
                 _create(self.schema, folder)
             self.index = tantivy.Index(self.schema, path=str(folder), reuse=True)
@@ -260,20 +275,20 @@ class FullTextIndex:
             self.index.register_tokenizer(CJK_ANALYZER, self.cjk_analyzer)
             self.index.reload()
             self.index.searcher().num_docs  # noqa: B018 - touches the segment files
-        except (ValueError, OSError) as exc:
-            raise IndexCorruptError(f"keyword index in {folder} cannot be opened: {exc}") from exc
 
     # ------------------------------------------------------------------ writing
     @contextmanager
     def writer(self, text_bytes: int = 0) -> Iterator[Any]:
         """A writer; committed by the caller. Always released, so other processes can write.
         ``text_bytes``: about how much text it will index (see :func:`writer_heap`)."""
-        writer = self.index.writer(heap_size=writer_heap(text_bytes), num_threads=1)
+        with index_errors(f"keyword index in {self.folder} cannot be written"):
+            writer = self.index.writer(heap_size=writer_heap(text_bytes), num_threads=1)
         try:
             yield writer
         finally:
-            writer.wait_merging_threads()
             self._meta_sig = None  # the next searcher reloads, whatever meta.json's stat says
+            with index_errors(f"keyword index in {self.folder}: merging segments"):
+                writer.wait_merging_threads()
 
     def add(self, writer: Any, docs: Sequence[IndexDoc]) -> None:
         """Each document is handed to tantivy as JSON: 1.7 µs a document less than making a
@@ -299,15 +314,23 @@ class FullTextIndex:
                 fields["source"] = d.source
             if is_cjk(d.text):
                 fields["cjk"] = d.text
-            add_json(dumps(fields).decode())
+            try:
+                add_json(dumps(fields).decode())
+            except ValueError as exc:  # the writer failed (its files): not the document's fault
+                raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
 
-    @staticmethod
-    def delete_group(writer: Any, group: str) -> None:
-        writer.delete_documents_by_term("group", group)
+    def delete_group(self, writer: Any, group: str) -> None:
+        with index_errors(f"keyword index in {self.folder}"):
+            writer.delete_documents_by_term("group", group)
+
+    def commit(self, writer: Any) -> None:
+        with index_errors(f"keyword index in {self.folder}: committing"):
+            writer.commit()
 
     def num_docs(self) -> int:
-        self.index.reload()
-        return int(self.index.searcher().num_docs)
+        with index_errors(f"keyword index in {self.folder}"):
+            self.index.reload()
+            return int(self.index.searcher().num_docs)
 
     # ------------------------------------------------------------------ querying
     def tokens(self, text: str) -> list[str]:
@@ -486,13 +509,11 @@ class FullTextIndex:
         blocks of postings that cannot reach its top hits); None when ``searcher``'s segments
         hold deleted documents, which the dictionary still counts. Every document has one of
         :data:`KINDS`, so their counts add up to the live documents only without deletions."""
-        try:
+        with index_errors("reading the keyword index failed"):
             stored = sum(searcher.doc_freq("kind", kind) for kind in KINDS)
             if stored != searcher.num_docs:
                 return None
             return int(searcher.doc_freq("text", term))
-        except (ValueError, OSError) as exc:
-            raise IndexCorruptError(f"reading the keyword index failed: {exc}") from exc
 
     def searcher(self) -> Any:
         """A searcher that sees every commit made so far, by this process or another.
@@ -510,11 +531,20 @@ class FullTextIndex:
             )
         except FileNotFoundError:
             sig = None  # reload: tantivy reports what is wrong
-        if sig is None or sig != self._meta_sig:
+        if sig is not None and sig == self._meta_sig:
+            # The files this searcher mapped, before tantivy reads them: one cut shorter
+            # would be SIGBUS there (see storage.search.watch).
             try:
-                self.index.reload()
-            except (ValueError, OSError) as exc:
+                same = self._files.check()
+            except FileCutError as exc:
                 raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
+            if not same:  # a file gone: tantivy replaced segments; reload from meta.json
+                sig = None
+        if sig is None or sig != self._meta_sig:
+            self._files.watch()
+            with index_errors(f"keyword index in {self.folder}"):
+                self.index.reload()
+            self._files.record()
             self._meta_sig = sig
         self._view = self.index.searcher()
         return self._view

@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 8  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul;
 # 7: vectors as 2-bit codes in memory, no int8 copy; 8: text composed (NFC), a message's key
 # is its line's place in the log (message ids can repeat)
-HEAD_BYTES = 4096  # a grown log whose first bytes changed was rewritten, not appended to
 EMBED_BATCH = 2048
 
 
@@ -74,9 +73,24 @@ def _text_bytes(source: Source) -> int:
     return sum(int(size) * (4 if name.endswith(".zst") else 1) for name, _i, size, _m in source.sig)
 
 
-def _head(path: Path, length: int) -> str:
+def _prefix(path: Path, end: int, start: int = 0, digest: Any = None) -> Any:
+    """``digest`` (a new SHA-1 if None) updated with bytes ``start`` to ``end`` of ``path``.
+
+    A log's digest up to the offset indexed tells whether it was only appended to since: a
+    log edited in place (same file, any byte before that offset changed) is indexed whole.
+    The whole indexed part is hashed, not its head: an edit can be anywhere. SHA-1 hashes
+    1.8 GB/s here, a log of 10,000 messages (5 MB) in 3 ms."""
+    digest = digest or hashlib.sha1(usedforsecurity=False)
     with open(path, "rb") as fh:
-        return hashlib.sha1(fh.read(min(length, HEAD_BYTES))).hexdigest()
+        fh.seek(start)
+        left = end - start
+        while left > 0:
+            block = fh.read(min(left, 1 << 20))
+            if not block:
+                break  # shorter than end: the digest will not match the one recorded
+            digest.update(block)
+            left -= len(block)
+    return digest
 
 
 @dataclass
@@ -180,8 +194,15 @@ class Indexer:
         except (orjson.JSONDecodeError, OSError) as exc:
             log.warning("cannot read %s written by another process: %s", state_path, exc)
             return
-        if not isinstance(state, dict):
-            log.warning("%s written by another process is not a JSON object", state_path)
+        if not isinstance(state, dict) or not isinstance(state.get("sources", {}), dict):
+            log.warning("%s written by another process is not an index state", state_path)
+            return
+        wrong = next(
+            (f"{k!r} {p}" for k, e in state.get("sources", {}).items() if (p := _entry_problem(e))),
+            None,
+        )
+        if wrong is not None:
+            log.warning("%s written by another process: source %s", state_path, wrong)
             return
         if {k: state.get(k) for k in ("version", "analyzer", "embedder")} != (
             self._expected_header()
@@ -226,7 +247,7 @@ class Indexer:
         if reason is None:
             try:
                 self._open_indexes()
-                problem = _vector_problem(self.vectors, self.state)
+                problem = _vector_problem(self.vectors, self.state) or self._keyword_problem()
                 if problem is not None:
                     raise IndexCorruptError(problem)
                 self._unchecked = None
@@ -259,6 +280,14 @@ class Indexer:
             return f"{state_path} is unreadable: {exc}"
         if not isinstance(state, dict) or not isinstance(state.get("sources", {}), dict):
             return f"{state_path} is not an index state (a JSON object with its sources)"
+        for key, entry in state.get("sources", {}).items():
+            wrong = _entry_problem(entry)
+            if wrong is not None:
+                return f"{state_path}: source {key!r} {wrong}"
+        if not (self.folder / "fulltext" / "meta.json").exists() and any(
+            isinstance(e, dict) and e.get("docs") for e in state.get("sources", {}).values()
+        ):
+            return f"the keyword index in {self.folder / 'fulltext'} is missing (no meta.json)"
         header = {k: state.get(k) for k in ("version", "analyzer", "embedder")}
         if header["version"] != STATE_VERSION:
             return (
@@ -271,6 +300,15 @@ class Indexer:
             )
         self.state = state
         self._state_sig = sig
+        return None
+
+    def _keyword_problem(self) -> str | None:
+        """What is wrong when the keyword index does not hold the documents the state says
+        its last commit left (None: it does)."""
+        assert self.fulltext is not None
+        expected, actual = self.expected_docs(), self.fulltext.num_docs()
+        if expected != actual:
+            return f"the keyword index holds {actual} documents, its state expects {expected}"
         return None
 
     def _open_indexes(self) -> None:
@@ -487,15 +525,16 @@ class Indexer:
         entry: dict[str, Any] = {"sig": source.sig}
         kept = 0  # documents already indexed from an earlier part of an append-only log
         if source.kind == "messages":
-            tail_from = self._tail_offset(source, previous)
-            if tail_from is None:
+            tail = self._tail_offset(source, previous)
+            if tail is None:
                 if previous is not None:
                     self._drop(writer, source.key)
                 docs, end = self._message_docs(source, 0)
-                entry["head"] = _head(source.path, end) if end else ""
+                entry["head"] = _prefix(source.path, end).hexdigest() if end else ""
             else:
+                tail_from, digest = tail
                 docs, end = self._message_docs(source, tail_from)
-                entry["head"] = (previous or {}).get("head")
+                entry["head"] = _prefix(source.path, end, tail_from, digest).hexdigest()
                 kept = int((previous or {}).get("docs", 0))
             entry["offset"] = end
         else:
@@ -515,8 +554,11 @@ class Indexer:
         entry["docs"] = kept + len(docs)
         return entry
 
-    def _tail_offset(self, source: Source, previous: dict[str, Any] | None) -> int | None:
-        """Where to resume indexing an append-only log, or None to index it whole."""
+    def _tail_offset(
+        self, source: Source, previous: dict[str, Any] | None
+    ) -> tuple[int, Any] | None:
+        """Where to resume indexing an append-only log (and the digest of the log up to
+        there), or None to index it whole."""
         if previous is None or source.path.name != MESSAGES or len(source.sig) != 1:
             return None
         old_sig, new_sig = previous.get("sig") or [], source.sig
@@ -526,9 +568,10 @@ class Indexer:
         same_file = old_sig[0][1] == new_sig[0][1]
         if not same_file or new_sig[0][2] < offset or offset == 0:
             return None
-        if _head(source.path, offset) != previous.get("head"):
+        digest = _prefix(source.path, offset)
+        if digest.hexdigest() != previous.get("head"):
             return None
-        return offset
+        return offset, digest
 
     def _session_source(self, user: str, session: str) -> str:
         try:
@@ -664,7 +707,8 @@ class Indexer:
     def _commit(self, writer: Any, removed: list[str], done: dict[str, Any]) -> None:
         sources = self.state.setdefault("sources", {})
         atomic_write(self.folder / "state.pending", b"{}")
-        writer.commit()
+        assert self.fulltext is not None
+        self.fulltext.commit(writer)
         if self.vectors is not None:
             self.vectors.compact_if_needed()
             self.vectors.commit()
@@ -717,6 +761,22 @@ def _within(key: str, only: set[tuple[str, str | None]] | None) -> bool:
     parts = key.split("/", 3)
     session = None if parts[0] == "d" and parts[2] == "_" else parts[2]
     return (parts[1], session) in only
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with a source's entry in state.json (None: nothing): the signature it
+    was indexed at, its document count, and for a log the offset and head indexed."""
+    if not isinstance(entry, dict):
+        return f"is {type(entry).__name__}, not an object"
+    if not isinstance(entry.get("sig"), list):
+        return "has no signature list"
+    for name in ("docs", "offset"):
+        value = entry.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"has {name} {value!r}, not a count"
+    if not isinstance(entry.get("head", ""), str | None):
+        return "has a head that is not text"
+    return None
 
 
 def _opt_int(value: Any) -> int | None:
@@ -824,8 +884,5 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
     problem = _vector_problem(probe.vectors, probe.state)
     if problem is not None:
         return [problem]
-    assert probe.fulltext is not None
-    expected, actual = probe.expected_docs(), probe.fulltext.num_docs()
-    if expected != actual:
-        return [f"the keyword index holds {actual} documents, its state expects {expected}"]
-    return []
+    problem = probe._keyword_problem()
+    return [] if problem is None else [problem]

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any, TypeVar
 
 import numpy as np
@@ -40,6 +41,9 @@ from storage.files import atomic_write
 from storage.search.fulltext import IndexCorruptError
 
 log = logging.getLogger(__name__)
+# What numpy raises for a .npy file it cannot read: EOFError for an empty one; SyntaxError,
+# tokenize's TokenError, TypeError or KeyError for a garbled header (it is a Python literal).
+_UNREADABLE = (OSError, ValueError, EOFError, SyntaxError, TokenError, TypeError, KeyError)
 
 T = TypeVar("T")
 
@@ -200,7 +204,7 @@ class Segment:
             # file system says it has none.
             self._nowait = _NOWAIT
             self.deleted = np.load(folder / deleted) if deleted else np.zeros(count, dtype=bool)
-        except (OSError, ValueError, EOFError) as exc:  # numpy: EOFError for an empty file
+        except _UNREADABLE as exc:
             raise IndexCorruptError(f"vector segment {name} in {folder}: {exc}") from exc
         shapes = {
             len(self.vectors),

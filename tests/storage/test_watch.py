@@ -1,0 +1,91 @@
+"""MappedFiles: files of a keyword index folder cut shorter are found, with the folder
+watched (Linux) and without a watch (every check stats every file)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from storage.search import watch
+from storage.search.watch import FileCutError, MappedFiles
+
+SEGMENT = "0123456789abcdef0123456789abcdef"
+
+
+def folder_with_segment(root: Path) -> Path:
+    root.mkdir()
+    (root / "meta.json").write_bytes(orjson.dumps({"segments": [{"segment_id": SEGMENT}]}))
+    for ext in ("store", "idx", "term"):
+        (root / f"{SEGMENT}.{ext}").write_bytes(b"x" * 10_000)
+    (root / "other.lock").write_bytes(b"")  # not a segment's: not recorded
+    return root
+
+
+def cut(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+@pytest.fixture(params=["watched", "unwatched"])
+def files(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> MappedFiles:
+    if request.param == "unwatched":
+        monkeypatch.setattr(watch, "_LIBC", None)
+    elif watch._LIBC is None:
+        pytest.skip("inotify is Linux's")
+    mapped = MappedFiles(folder_with_segment(tmp_path / "ft"))
+    mapped.watch()
+    mapped.record()
+    assert (mapped._watch is not None) == (request.param == "watched")
+    return mapped
+
+
+def test_the_segments_files_are_recorded(files: MappedFiles) -> None:
+    assert files.sizes == {f"{SEGMENT}.{ext}": 10_000 for ext in ("store", "idx", "term")}
+    assert files.check() is True
+
+
+def test_a_cut_file_is_found(files: MappedFiles) -> None:
+    cut(Path(files.folder) / f"{SEGMENT}.term", 4_000)
+    with pytest.raises(FileCutError, match=r"\.term was cut from 10,000 to 4,000 bytes"):
+        files.check()
+
+
+def test_a_file_gone_asks_for_a_reload(files: MappedFiles) -> None:
+    os.remove(Path(files.folder) / f"{SEGMENT}.idx")
+    assert files.check() is False
+
+
+def test_a_file_grown_or_rewritten_at_its_size_passes(files: MappedFiles) -> None:
+    (Path(files.folder) / f"{SEGMENT}.store").write_bytes(b"y" * 12_000)
+    assert files.check() is True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_watched_checks_stat_nothing_until_the_folder_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapped = MappedFiles(folder_with_segment(tmp_path / "ft"))
+    mapped.watch()
+    mapped.record()
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watch.os, "stat", counting_stat)
+    for _ in range(5):
+        assert mapped.check() is True
+    assert stats == []
+    cut(Path(mapped.folder) / f"{SEGMENT}.store", 100)
+    with pytest.raises(FileCutError):
+        mapped.check()
+    assert len(stats) >= 1
+    mapped.close()
