@@ -45,6 +45,7 @@ from storage.models import Message, Session, SituationalContext
 from storage.search.embedder import Embedder
 from storage.search.fulltext import FullTextIndex, IndexCorruptError, IndexDoc, analyzer_name
 from storage.search.vectors import EmbedderInfo, VectorIndex
+from storage.search.watch import footer_problems
 
 log = logging.getLogger(__name__)
 
@@ -885,4 +886,6 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
     if problem is not None:
         return [problem]
     problem = probe._keyword_problem()
-    return [] if problem is None else [problem]
+    if problem is not None:
+        return [problem]
+    return footer_problems(probe.folder / "fulltext")

@@ -4,14 +4,16 @@ watched (Linux) and without a watch (every check stats every file)."""
 from __future__ import annotations
 
 import os
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import orjson
 import pytest
 
 from storage.search import watch
-from storage.search.watch import FileCutError, MappedFiles
+from storage.search.watch import FOOTER_MAGIC, FileCutError, MappedFiles, footer_problems
 
 SEGMENT = "0123456789abcdef0123456789abcdef"
 
@@ -89,3 +91,32 @@ def test_watched_checks_stat_nothing_until_the_folder_changes(
         mapped.check()
     assert len(stats) >= 1
     mapped.close()
+
+
+def with_footer(body: bytes) -> bytes:
+    footer = orjson.dumps({"version": {"major": 0}, "crc": zlib.crc32(body)})
+    return body + footer + struct.pack("<II", len(footer), FOOTER_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (with_footer(b"body" * 100), None),
+        (with_footer(b"body" * 100).replace(b"body", b"bodY", 1), "does not match its checksum"),
+        (with_footer(b"body" * 100)[:-3], "has no footer"),
+        (b"abc", "is 3 bytes long, too short for a footer"),
+        (b"body" + b"{not json" + struct.pack("<II", 9, FOOTER_MAGIC), "unreadable footer"),
+        (b"body" + struct.pack("<II", 1 << 30, FOOTER_MAGIC), "has no footer"),
+    ],
+)
+def test_footers_are_checked(tmp_path: Path, content: bytes, said: str | None) -> None:
+    folder = folder_with_segment(tmp_path / "ft")
+    for ext in ("store", "idx", "term"):
+        (folder / f"{SEGMENT}.{ext}").write_bytes(with_footer(b"fine"))
+    (folder / f"{SEGMENT}.term").write_bytes(content)
+    problems = footer_problems(folder)
+    if said is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(f"keyword index file {SEGMENT}.term")
+        assert said in problems[0]
