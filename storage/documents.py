@@ -249,7 +249,9 @@ class DocumentsMixin(ArchiveBase):
         base = folder / validate_id(doc_id, "document")
         plain, packed = base.with_name(base.name + ".txt"), base.with_name(base.name + ".txt.zst")
         if plain.exists():
-            return plain.read_text(encoding="utf-8", errors="replace")
+            # As stored, line endings too: a hit's char_start/char_end index this text
+            # (read_text would make "\r\n" one character and move every offset after it).
+            return plain.read_bytes().decode("utf-8", errors="replace")
         if packed.exists():
             import zstandard
 

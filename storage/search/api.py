@@ -164,7 +164,7 @@ class SearchMixin(ArchiveBase):
 
         ``mode``: keyword, semantic or hybrid (default: setting search.default_mode).
         ``filters``: user, session, role, kind, source (a value or a list) and after/before
-        (dates); they combine with filters typed in the query (``role:user``...)."""
+        (dates); filters typed in the query (``role:user``...) must hold as well."""
         mode = mode or self.settings.search.default_mode
         with self._search_lock():
             engine = self._search_engine()

@@ -57,8 +57,9 @@ class _Candidate:
 
 
 def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
-    """Filters given as arguments (from the GUI) join those typed in the query; a bad one
-    raises :class:`QuerySyntaxError` naming the argument."""
+    """Filters given as arguments (from the GUI) join those typed in the query: both must
+    hold (``role:user`` typed and ``role="assistant"`` given match nothing). A bad one raises
+    :class:`QuerySyntaxError` naming the argument."""
     f: Filters = parsed.filters
     for name in ("role", "user", "session", "kind", "source"):
         value = filters.pop(name, None)
@@ -78,7 +79,13 @@ def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
                         None,
                         f"the kind filter {v!r} is not one of {', '.join(KINDS)}",
                     )
-        getattr(f, name).extend(values)
+        typed: list[str] = getattr(f, name)
+        if typed:  # both must hold: a document has one role, user, session, kind and source
+            kept = [v for v in typed if v in values]
+            f.none = f.none or not kept
+            typed[:] = kept
+        else:
+            typed.extend(values)
     for name in ("after", "before"):
         value = filters.pop(name, None)
         if value is not None:
@@ -138,6 +145,8 @@ class SearchEngine:
         if filters:
             parsed = merge_filters(parsed, **filters)
         parsed.check_searchable()
+        if parsed.filters.none:
+            return SearchResults(query, mode, 0, [])
         if parsed.empty and not parsed.filters.any():
             if query.strip():
                 raise QuerySyntaxError(

@@ -78,6 +78,7 @@ class Filters:
     source: list[str] = field(default_factory=list)
     after: dt.datetime | None = None  # inclusive
     before: dt.datetime | None = None  # exclusive
+    none: bool = False  # filters that no document can pass (role:user and role=assistant)
 
     def narrow(self, name: Literal["after", "before"], when: dt.datetime) -> None:
         """Add a date filter: with one already there, both must hold (the later ``after``,

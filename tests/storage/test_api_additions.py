@@ -43,6 +43,10 @@ async def test_read_document_text(archive: Archive) -> None:
     assert doc_id is not None
     text = await archive.read_document_text("ada", doc_id)
     assert text is not None and "round pegs in the square holes" in text
+    # As stored, "\r\n" included: a search hit's character offsets index this text.
+    (stored,) = archive.root.glob(f"**/{doc_id}.txt")
+    stored.write_bytes(b"one\r\ntwo\rthree\n")
+    assert await archive.read_document_text("ada", doc_id) == "one\r\ntwo\rthree\n"
     blob = await archive.save_document("ada", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "pic.png")
     assert await archive.read_document_text("ada", blob.doc_id) is None
 

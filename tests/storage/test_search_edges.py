@@ -118,6 +118,19 @@ async def test_filters_given_as_arguments_are_checked_as_typed_ones(tmp_path: Pa
     # With one typed in the query as well, both must hold.
     narrowed = await archive.search("apple after:2020", "keyword", after="2999-01-01")
     assert narrowed.total == 0
+    session = (await archive.list_sessions("ada"))[0].session_id
+    await archive.add_messages(
+        "ada", session, [Message(message_id="m2", role="assistant", content="apple crumble")]
+    )
+    for query, role, found in [
+        ("apple role:user", "assistant", []),
+        ("apple role:user role:assistant", "assistant", ["m2"]),
+        ("apple role:user", ["user", "assistant"], ["m1"]),
+        ("apple", "assistant", ["m2"]),
+    ]:
+        results = await archive.search(query, "keyword", role=role)
+        assert sorted(h.message_id or "" for h in results.hits) == found, (query, role)
+        assert results.total == len(found)
     await archive.close()
 
 
