@@ -235,11 +235,11 @@ def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,
 
 def test_search_hit_opens_session_at_message(window: MainWindow, qloop: Any,
                                              sample_copy: Path) -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
 
     async def fake_search(query: str, mode: str = "keyword", limit: int = 20, offset: int = 0,
                           **filters: Any) -> SearchResults:
-        seen.append(query)
+        seen.append((query, filters))
         await asyncio.sleep(0.05)
         hit = Hit(kind="message", user_id="ada", session_id=A001, score=1.0,
                   snippet="use gzip.open", highlights=[(4, 8)], message_id="msg_a001_14",
@@ -268,7 +268,7 @@ def test_search_hit_opens_session_at_message(window: MainWindow, qloop: Any,
         assert current.data(MessageRoles.MESSAGE_ID) == "msg_a001_14"
 
     run_async(qloop, scenario())
-    assert seen[-1] == "gzip role:assistant"
+    assert seen[-1] == ("gzip", {"role": "assistant"})  # the panel's filters as arguments
 
 
 def test_persona_create_and_job_cancel(window: MainWindow, qloop: Any, sample_copy: Path) -> None:
@@ -315,7 +315,7 @@ def test_real_search_as_you_type_opens_hit(window: MainWindow, qloop: Any,
         assert panel.task is None  # debounced: nothing started yet
         await until(lambda: panel.model.rowCount() > 0 and panel.task is not None
                     and panel.task.done(), timeout=15)
-        assert panel.status.text().endswith("shown")
+        assert panel.status.text() == f"{panel.model.rowCount()} matches"  # all shown
         first = panel.model.index(0, 0).data(HitRoles.RECORD)
         assert first.message_id == "msg_a001_14"
         panel.view.activated.emit(panel.model.index(0, 0))
@@ -348,7 +348,8 @@ def test_search_of_only_exclusions_says_what_to_add(window: MainWindow, qloop: A
         panel.role.setCurrentIndex(panel.role.findText("assistant"))  # a filter: a search
         panel.run_now()
         await panel.task
-        assert panel.model.rowCount() > 0 and panel.status.text().endswith("shown")
+        assert panel.model.rowCount() > 0
+        assert panel.status.text() == f"{panel.model.rowCount()} matches"
         assert {panel.model.index(r, 0).data(HitRoles.RECORD).role
                 for r in range(panel.model.rowCount())} == {"assistant"}
 

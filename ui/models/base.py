@@ -92,6 +92,19 @@ class RecordListModel(QAbstractTableModel, Generic[R]):
     def append(self, records: Sequence[R]) -> None:
         self.insert(len(self._rows), records)
 
+    def append_new(self, records: Iterable[R]) -> int:
+        """Append the records whose key no row has yet (nor an earlier one of ``records``):
+        a next page that overlaps the rows shown. How many were appended."""
+        known = {self._key(r) for r in self._rows}
+        fresh = []
+        for record in records:
+            key = self._key(record)
+            if key not in known:
+                known.add(key)
+                fresh.append(record)
+        self.append(fresh)
+        return len(fresh)
+
     def remove(self, row: int, count: int = 1) -> None:
         if count <= 0 or not 0 <= row < len(self._rows):
             return

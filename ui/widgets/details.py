@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QListView, QTextBrowser, QVBoxLayout, QWid
 from storage import DocumentRecord, PanelInsight, Session, SituationalContext
 from ui.models.format import when
 from ui.models.lists import DocumentListModel, source_of, tags_of
+from ui.widgets.sidebar import Span, TextPreview
 
 _HIDDEN_META = {"tags", "source", "pinned", "participants", "panel_type", "active_leaf_id"}
 
@@ -103,12 +104,46 @@ class DetailsPane(QWidget):
         self.documents_view.setWordWrap(True)
         self.documents_view.setAcceptDrops(True)
         layout.addWidget(self.documents_view, 1)
+        # The text of the attached document chosen above (a search hit's passage selected).
+        self.document_label = QLabel("", self)
+        self.document_label.setWordWrap(True)
+        self.document_preview = TextPreview(self)
+        layout.addWidget(self.document_label)
+        layout.addWidget(self.document_preview, 2)
         self.clear()
 
     def clear(self) -> None:
         self.text.setHtml("<p style='color:gray'>No conversation selected.</p>")
         self.documents.reset([])
         self._update_documents_label()
+        self.show_document(None)
+
+    def show_document(
+        self,
+        name: str | None,
+        text: str | None = None,
+        span: Span | None = None,
+        page: int | None = None,
+        terms: Sequence[str] = (),
+    ) -> None:
+        """The text of attached document ``name`` (None: none chosen; ``text`` None: stored,
+        no text extracted), with ``span`` (a search hit's passage, on ``page``; ``terms``
+        its matched words) marked and in view."""
+        shown = name is not None
+        self.document_label.setVisible(shown)
+        self.document_preview.setVisible(shown)
+        if name is None:
+            self.document_label.setText("")
+            self.document_preview.setPlainText("")
+            return
+        if text is None:
+            self.document_label.setText(f"{name}: stored, not searchable")
+            self.document_preview.setPlainText("No text could be extracted from this file.")
+            return
+        part = self.document_preview.show_text(text, span, terms)
+        hit = f" — the search hit{f' on page {page}' if page else ''} is selected" if span else ""
+        more = f" ({part})" if part else ""
+        self.document_label.setText(f"{name}: extracted text{more}{hit}")
 
     def show_session(
         self,
@@ -131,6 +166,7 @@ class DetailsPane(QWidget):
         self.text.setHtml("".join(parts))
         self.documents.reset(documents)
         self._update_documents_label()
+        self.show_document(None)
 
     def _update_documents_label(self) -> None:
         n = self.documents.rowCount()

@@ -77,7 +77,7 @@ from ui.widgets.conversation import ConversationPane
 from ui.widgets.details import DetailsPane
 from ui.widgets.jobs import JobIndicator
 from ui.widgets.search import SearchPanel
-from ui.widgets.sidebar import Sidebar
+from ui.widgets.sidebar import DOCUMENTS_TAB, Sidebar, Span
 from ui.widgets.welcome import WelcomePage
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,18 @@ RECENT_KEY = "recent_archives"
 
 
 EXPORT_FORMATS = {"Markdown (.md)": ".md", "HTML (.html)": ".html", "JSON (.json)": ".json"}
+
+
+def hit_span(hit: Hit) -> Span | None:
+    """The characters of a document hit's chunk in the document's extracted text."""
+    if hit.char_start is None or hit.char_end is None:
+        return None
+    return hit.char_start, hit.char_end
+
+
+def hit_terms(hit: Hit) -> list[str]:
+    """The words a hit matched, as its snippet highlights them."""
+    return [hit.snippet[start:end] for start, end in hit.highlights if end > start]
 
 
 def safe_file_name(title: str) -> str:
@@ -139,6 +151,12 @@ class MainWindow(QMainWindow):
         self._drops = 0
         self._worker_jobs = 0  # worker processes of ours writing to the archive now
         self._search_prepared: Archive | None = None
+        # A search hit on a document attached to a session: selected in the details (with
+        # its passage) once they have loaded the session's documents.
+        self._doc_hit: Hit | None = None
+        # The hits listed were searched while the index was being updated: searched again
+        # when the update has indexed something (a new archive's first one: everything).
+        self._search_outdated = False
         self._prepare_later: asyncio.TimerHandle | None = None
         self._index_pending = False  # another process wrote while a job ran: index after it
         # An index update was cancelled, failed or could not start: searches here do not
@@ -176,6 +194,7 @@ class MainWindow(QMainWindow):
         self.search_dock.visibilityChanged.connect(self._on_search_dock_visibility_changed)
         self.search_panel.hit_activated.connect(self._on_search_hit_activated)
         self.search_panel.search_started.connect(self._on_search_panel_search_started)
+        self.search_panel.search_failed.connect(self._on_search_panel_search_failed)
 
         self.status_label = QLabel("", self)
         self.statusBar().addWidget(self.status_label, 1)
@@ -259,6 +278,9 @@ class MainWindow(QMainWindow):
         sb.delete_document.clicked.connect(lambda: self._on_document_button(delete=True))
         sb.document_view.customContextMenuRequested.connect(self._document_menu)
         sb.persona_view.activated.connect(self._on_persona_activated)
+        self.details.documents_view.selectionModel().currentChanged.connect(
+            self._on_details_document_current_changed
+        )
         sb.new_persona.clicked.connect(lambda: self.edit_persona(None))
         self.conversation.branch_chosen.connect(self._on_branch_chosen)
         self.index_updated.connect(self._on_index_updated)
@@ -372,10 +394,25 @@ class MainWindow(QMainWindow):
     async def set_archive(self, archive: Archive) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        # Searches here never rescan the archive (10,000 sessions hold the GIL ~0.1 s): other
+        # processes' writes are indexed by a worker when the poll notices them.
+        if hasattr(archive, "rescan_on_search"):
+            archive.rescan_on_search = False
+        # Before the last archive closes: its search (and page) in flight is cancelled, its
+        # hits go, and what is typed in the panel is searched in this one.
+        self.search_panel.set_search(getattr(archive, "search", None), None)
+        self.search_panel.set_page_size(archive.settings.search.page_size)
+        self.search_panel.set_mode(archive.settings.search.default_mode)
+        if self.archive is not archive:
+            self.index_report = None  # the last archive's
         if self.archive is not None and self.archive is not archive:
             await self.archive.close()
         self.archive = archive
+        self.user_id = None  # the last archive's: chosen below (none if it has no users)
         self.session = None
+        self._doc_hit = None
+        self._search_outdated = False
+        self.sidebar.clear()
         self._index_incomplete = False  # the update started below is this archive's
         loop = asyncio.get_running_loop()
 
@@ -383,14 +420,8 @@ class MainWindow(QMainWindow):
             loop.call_soon_threadsafe(self._on_change, change)
 
         self._unsubscribe = archive.changes.subscribe(listener)
-        # Searches here never rescan the archive (10,000 sessions hold the GIL ~0.1 s): other
-        # processes' writes are indexed by a worker when the poll notices them.
-        if hasattr(archive, "rescan_on_search"):
-            archive.rescan_on_search = False
         self.setWindowTitle(f"Flatchat — {archive.root}")
         self.stack.setCurrentWidget(self.browser)
-        self.search_panel.set_search(getattr(archive, "search", None), None)
-        self.search_panel.set_mode(archive.settings.search.default_mode)
         self.messages.clear()
         self.conversation.show_placeholder("Choose a conversation on the left.")
         self.details.clear()
@@ -452,7 +483,7 @@ class MainWindow(QMainWindow):
         self.details.clear()
         self.conversation.show_placeholder("Choose a conversation on the left.")
         self.sidebar.show_problem("")
-        self.search_panel.set_search(getattr(archive, "search", None), user_id)
+        self.search_panel.set_user(user_id)  # "This user" hits follow; others stay
         sb = self.sidebar
         sb.sessions.set_source(archive, user_id)
         sb.panels.set_source(archive, user_id)
@@ -522,6 +553,7 @@ class MainWindow(QMainWindow):
     def _on_session_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         session_id = current.data(SessionRoles.SESSION_ID)
         if session_id and (self.session is None or self.session.session_id != session_id):
+            self._doc_hit = None  # the user chose another session: no hit's document to select
             self.run("session", self.open_session(str(session_id)), "Opening the conversation")
 
     async def open_session(self, session_id: str, around: str | None = None) -> bool:
@@ -599,6 +631,28 @@ class MainWindow(QMainWindow):
             insights=insights,
             problem="; ".join(problems),
         )
+        hit = self._doc_hit
+        if hit is not None and hit.session_id == sid and hit.user_id == user:
+            self._doc_hit = None
+            self.select_attached_hit(session, hit)
+
+    def select_attached_hit(self, session: Session, hit: Hit) -> bool:
+        """Select the hit's document in the details and show its passage."""
+        row = self.details.documents.row_of(hit.doc_id)
+        record = self.details.documents.record(row)
+        if record is None:
+            self.notify(f"“{hit.title or hit.doc_id}” is no longer attached to this session")
+            return False
+        view = self.details.documents_view
+        view.setCurrentIndex(self.details.documents.index(row, 0))
+        view.scrollTo(view.currentIndex())
+        # Started after (so instead of) the one the selection started: with the span.
+        self.run(
+            "attached-doc",
+            self.preview_attached(record, session, hit=hit),
+            "Reading the document's text",
+        )
+        return True
 
     async def _load_branches(self, session: Session, around: str | None) -> None:
         archive = self.archive
@@ -852,14 +906,60 @@ class MainWindow(QMainWindow):
         else:
             self.run("preview", self.preview_document(record), "Reading the document's text")
 
-    async def preview_document(self, record: DocumentRecord, session_id: str | None = None) -> None:
-        """Show the text extracted at ingest (read in a worker thread by the archive)."""
+    async def preview_document(
+        self,
+        record: DocumentRecord,
+        session_id: str | None = None,
+        *,
+        hit: Hit | None = None,
+    ) -> None:
+        """Show the text extracted at ingest (read in a worker thread by the archive), with
+        the passage of ``hit`` (a search hit on it) marked and in view."""
         if self.archive is None or self.user_id is None:
             return
         self.sidebar.preview_label.setText(f"{document_name(record)}: reading…")
         text = await self.archive.read_document_text(self.user_id, record.doc_id, session_id)
         if self._current_document() == record:
-            self.sidebar.show_document(document_name(record), text)
+            name = document_name(record)
+            if hit is None:
+                self.sidebar.show_document(name, text)
+            else:
+                self.sidebar.show_document(name, text, hit_span(hit), hit.page, hit_terms(hit))
+
+    def _on_details_document_current_changed(
+        self, current: QModelIndex, _previous: QModelIndex
+    ) -> None:
+        record = self.details.documents.record(current.row()) if current.isValid() else None
+        if record is None:
+            self.details.show_document(None)
+        elif self.session is not None:
+            self.run(
+                "attached-doc",
+                self.preview_attached(record, self.session),
+                "Reading the document's text",
+            )
+
+    async def preview_attached(
+        self,
+        record: DocumentRecord,
+        session: Session,
+        *,
+        hit: Hit | None = None,
+    ) -> None:
+        """The text of a document attached to ``session``, in the details (the passage of
+        ``hit`` marked, as in :meth:`preview_document`)."""
+        if self.archive is None:
+            return
+        text = await self.archive.read_document_text(
+            session.user_id, record.doc_id, session.session_id
+        )
+        current = self.details.documents.record(self.details.documents_view.currentIndex().row())
+        if self.session is session and current == record:
+            name = document_name(record)
+            if hit is None:
+                self.details.show_document(name, text)
+            else:
+                self.details.show_document(name, text, hit_span(hit), hit.page, hit_terms(hit))
 
     async def open_document(self, record: DocumentRecord, session_id: str | None = None) -> None:
         """Open the stored original with the system's viewer."""
@@ -1024,11 +1124,16 @@ class MainWindow(QMainWindow):
         if archive is self.archive:
             self.index_report = report
             self.index_updated.emit(report)
-            if report.sources_indexed or report.rebuilt:
+            changed = bool(report.sources_indexed or report.rebuilt)
+            if changed:
                 self.notify(
                     f"Search index up to date: {report.sources_indexed:,} sources "
                     f"({report.documents_added:,} entries) indexed in {report.seconds:.1f} s"
                 )
+            if self._search_outdated:
+                self._search_outdated = False
+                if changed:
+                    self.search_panel.refresh()
         return report
 
     def _focus_filter(self) -> None:
@@ -1039,21 +1144,43 @@ class MainWindow(QMainWindow):
         self.run("session", self.open_hit(hit), "Opening the search hit")
 
     async def open_hit(self, hit: Hit) -> bool:
-        """Open the hit's session scrolled to (and highlighting) its message."""
+        """Open the hit's session scrolled to (and highlighting) its message; a document
+        hit's passage is selected in the document's text."""
         if self.archive is None:
             return False
         if hit.user_id != self.user_id:
             await self.select_user(hit.user_id)
         if hit.session_id is None:  # a document in the user's library
-            self.sidebar.tabs.setCurrentIndex(2)
-            row = self.sidebar.documents.row_of(hit.doc_id)
-            if row >= 0:
-                self.sidebar.document_view.setCurrentIndex(self.sidebar.documents.index(row, 0))
-            return row >= 0
+            return self.show_library_hit(hit)
+        self._doc_hit = hit if hit.kind == "document" and hit.doc_id else None
         shown = await self.open_session(hit.session_id, around=hit.message_id)
         if shown:
             self.select_session_in_list(hit.session_id)
         return shown
+
+    def show_library_hit(self, hit: Hit) -> bool:
+        """Select the hit's document on the Documents tab, its passage in the preview."""
+        sb = self.sidebar
+        sb.tabs.setCurrentIndex(DOCUMENTS_TAB)
+        row = sb.documents.row_of(hit.doc_id)
+        record = sb.documents.record(row)
+        if record is None:
+            self.notify(f"“{hit.title or hit.doc_id}” is no longer in the library")
+            return False
+        sb.document_view.setCurrentIndex(sb.documents.index(row, 0))
+        sb.document_view.scrollTo(sb.document_view.currentIndex())
+        # Started after (so instead of) the preview the selection started: with the span.
+        self.run(
+            "preview",
+            self.preview_document(record, hit=hit),
+            "Reading the document's text",
+        )
+        return True
+
+    def _on_search_panel_search_failed(self, exc: BaseException) -> None:
+        """Logged and shown in the panel already; here as every other error the user can
+        see (status bar, a box once, ``errors``)."""
+        self.report_error("Searching", exc)
 
     # ================================================================ drops, ingest, import
     @staticmethod
@@ -1362,10 +1489,16 @@ class MainWindow(QMainWindow):
 
     def _on_search_panel_search_started(self, _query: str) -> None:
         """The first search after an index update was cancelled or failed starts another, in
-        the background; later searches do not (unless that one is cancelled too)."""
-        if self._index_incomplete and self.archive is not None:
+        the background; later searches do not (unless that one is cancelled too). A search
+        while the index is being updated is run again when the update is done."""
+        if self.archive is None:
+            return
+        if self._index_incomplete:
             self._index_incomplete = False
             self.index_soon()
+            self._search_outdated = True
+        elif self.index_report is None or self.tasks.running("index"):
+            self._search_outdated = True  # before (or while) the index is brought up to date
 
     def index_soon(self) -> None:
         """Bring the index up to date in a worker now, or when the running job ends (a new
@@ -1484,6 +1617,8 @@ class MainWindow(QMainWindow):
         dialog.saved(saved)
         if "default_mode" in changes.get("search", {}):
             self.search_panel.set_mode(saved.search.default_mode)
+        if "page_size" in changes.get("search", {}):
+            self.search_panel.set_page_size(saved.search.page_size)
         self.notify("Settings saved")
 
     async def compact_idle(self) -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
 """The search panel (Ctrl+K): as-you-type (debounced; a new keystroke cancels the running
-search), keyword/semantic/hybrid, filters, ranked hits with highlighted snippets."""
+search), keyword/semantic/hybrid, filters, ranked hits with highlighted snippets, fetched a
+page at a time as the list scrolls."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ import datetime as dt
 import html
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QFont,
     QFontMetrics,
+    QKeyEvent,
     QPainter,
     QPalette,
     QTextDocument,
@@ -32,34 +44,91 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from storage import StorageError
+from storage.search.query import QuerySyntaxError, parse, parse_date
 from storage.search.results import Hit, SearchResults
-from ui.models.search import HitRoles, SearchResultsModel
+from ui.errors import headline
+from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel
 
 log = logging.getLogger(__name__)
 DEBOUNCE_MS = 200
 SNIPPET_LINES = 3  # of a hit's snippet shown in the result list
-LIMIT = 50
 HIT_DOC_CACHE = 400  # laid-out hits kept: a few result lists
 MODES = ("keyword", "semantic", "hybrid")
+NOTE_CHARS = 160  # of a degraded-search note in the status line (its tooltip has it all)
+PROBLEM_CHARS = 400  # of an error in the status line (its tooltip has it all)
+DATE_FORMS = "use YYYY, YYYY-MM, YYYY-MM-DD or a date-time such as 2025-03-01T09:30"
+# The panel's filters, and what the user sees them as (to say which one disagrees with the query).
+FILTER_BOXES = {
+    "role": "the Role box",
+    "kind": "the Kind box",
+    "user": "the “This user” scope",
+    "after": "the after box",
+    "before": "the before box",
+}
 Index = QModelIndex | QPersistentModelIndex
 
 
-def build_query(
-    text: str, *, role: str = "", kind: str = "", user: str = "", after: str = "", before: str = ""
-) -> str:
-    """The query with the panel's filters as ``field:value`` terms of the search language."""
-    parts = [text.strip()]
-    for name, value in (
-        ("role", role),
-        ("kind", kind),
-        ("user", user),
-        ("after", after),
-        ("before", before),
-    ):
-        if value:
-            parts.append(f"{name}:{value}")
-    return " ".join(p for p in parts if p)
+class InputError(ValueError):
+    """What the panel's boxes hold cannot be searched for (said in the status, not run)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One search as the panel's boxes ask for it: results shown answer exactly one."""
+
+    text: str  # as typed: an error's position counts the characters the user typed
+    mode: str
+    filters: tuple[tuple[str, Any], ...] = ()  # passed to the archive as keyword arguments
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.filters)
+
+
+def box_date(name: str, text: str) -> dt.datetime:
+    """The date typed in the after or before box, in the forms the query language accepts."""
+    try:
+        return parse_date(text, name, text, 0)
+    except QuerySyntaxError:
+        raise InputError(f"{name}: {text!r} is not a date ({DATE_FORMS})") from None
+
+
+def filter_conflict(request: Request) -> str | None:
+    """A filter typed in the query that a box of the panel contradicts: the archive would
+    accept either value (or the box's date alone), where the user means both."""
+    try:
+        typed = parse(request.text).filters
+    except QuerySyntaxError:
+        return None  # the search says what is wrong with the query
+    for name, value in request.filters:
+        said = getattr(typed, name)
+        if not said:
+            continue
+        if isinstance(value, str):
+            agree = {str(v).casefold() for v in said} == {value.casefold()}
+            shown = " ".join(f"{name}:{v}" for v in said)
+        else:
+            agree = said == value
+            shown = f"{name}:{_filter_text(said)}"
+        if not agree:
+            return (
+                f"The query says {shown} but {FILTER_BOXES[name]} says {_filter_text(value)}: "
+                "keep one of them"
+            )
+    return None
+
+
+def _filter_text(value: Any) -> str:
+    return value.isoformat(timespec="minutes") if isinstance(value, dt.datetime) else str(value)
+
+
+def short_line(text: str, limit: int) -> str:
+    """The first line of ``text``, at most ``limit`` characters ("…" when there is more)."""
+    text = text.strip()
+    first = text.split("\n", 1)[0].rstrip()
+    if len(first) > limit:
+        return first[: limit - 1].rstrip() + "…"
+    return first + ("…" if first != text else "")
 
 
 def _small(font: QFont) -> QFont:
@@ -148,11 +217,17 @@ class HitDelegate(QStyledItemDelegate):
 
 
 class SearchPanel(QWidget):
-    """Set :attr:`search` to the archive's ``search`` coroutine function (None: unavailable)."""
+    """Set the archive's ``search`` coroutine function with :meth:`set_search` (None:
+    unavailable); the user whose hits "This user" means with :meth:`set_user`."""
 
     hit_activated = Signal(object)  # Hit
-    search_started = Signal(str)  # the query sent to the archive (filters included)
+    # A search sent to the archive: the query as typed (the panel's filters go with it as
+    # keyword arguments). Not emitted for the pages that follow.
+    search_started = Signal(str)
     results_shown = Signal(int)
+    # An error of the archive's (not of the query typed): shown in the status line and
+    # logged here; the window reports it as it reports other errors.
+    search_failed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,13 +257,14 @@ class SearchPanel(QWidget):
         self.after.setPlaceholderText("after YYYY-MM-DD")
         self.before = QLineEdit(self)
         self.before.setPlaceholderText("before YYYY-MM-DD")
-        dates.addWidget(self.after)
-        dates.addWidget(self.before)
+        for box in (self.after, self.before):
+            box.setToolTip(f"A date: {DATE_FORMS}")
+            dates.addWidget(box)
         layout.addLayout(dates)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        self.model = SearchResultsModel(self)
+        self.model = SearchResultsModel(self, PAGE_SIZE)
         self.view = QListView(self)
         self.view.setModel(self.model)
         self.view.setItemDelegate(HitDelegate(self.view))
@@ -201,21 +277,55 @@ class SearchPanel(QWidget):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.run_now)
         self._task: asyncio.Task[None] | None = None
+        self._running: Request | None = None  # what the search in flight is for
+        self._shown: Request | None = None  # what the hits listed answer
+        self._open_first: Request | None = None  # Enter: open its first hit when it arrives
+        self._dates_searched = ("", "")
+        self._note = ""  # the last results' degraded note
         self.query.textChanged.connect(self._on_input_changed)
         self.query.returnPressed.connect(self._activate_first)
         for combo in (self.mode, self.kind, self.role, self.scope):
             combo.currentIndexChanged.connect(self._on_input_changed)
-        self.after.editingFinished.connect(self._on_input_changed)
-        self.before.editingFinished.connect(self._on_input_changed)
+        self.after.editingFinished.connect(self._on_date_edited)
+        self.before.editingFinished.connect(self._on_date_edited)
         self.view.activated.connect(self._on_view_activated)
         self.view.clicked.connect(self._on_view_activated)
+        self.model.page_loaded.connect(self._on_model_page_loaded)
+        self.model.page_failed.connect(self._on_model_page_failed)
+        self.query.installEventFilter(self)
+        self.view.installEventFilter(self)
 
+    # ------------------------------------------------------------ set up by the window
     def set_search(self, search: Any, user_id: str | None) -> None:
+        """Another archive (or none): its results and any search of the last one go; the
+        query typed is searched in this one."""
+        self._stop()
         self.search = search
         self.user_id = user_id
+        self._shown = self._open_first = None
+        self._note = ""
+        self.model.clear()
         available = search is not None
         self.query.setEnabled(available)
-        self.status.setText("" if available else "Search is not available in this build yet.")
+        if not available:
+            self._set_status("Search is not available in this build yet.")
+        elif self.query.text().strip():
+            self._set_status("Searching…")
+            self._timer.start()  # the user is chosen right after an archive opens
+        else:
+            self._set_status("")
+
+    def set_user(self, user_id: str | None) -> None:
+        """The user shown changed: the hits of "This user" follow; others stay."""
+        if user_id == self.user_id:
+            return
+        self.user_id = user_id
+        if self.scope.currentIndex() == 1 and self.search is not None:
+            self._on_input_changed()
+
+    def set_page_size(self, size: int) -> None:
+        """Hits a search asks for at a time (the archive's setting search.page_size)."""
+        self.model.page_size = max(1, size)
 
     def set_mode(self, mode: str) -> None:
         """Show ``mode`` (keyword, semantic or hybrid): the archive's default search mode when
@@ -228,81 +338,193 @@ class SearchPanel(QWidget):
         if self.query.text().strip():
             self._on_input_changed()  # the results shown follow the mode shown
 
+    def refresh(self) -> None:
+        """Search again for what is typed (the index changed under the hits listed)."""
+        if self.search is not None and self.query.text().strip():
+            self.run_now()
+
     def focus_query(self) -> None:
         self.query.setFocus()
         self.query.selectAll()
 
-    def full_query(self) -> str:
-        def pick(combo: QComboBox) -> str:
-            return combo.currentText() if combo.currentIndex() > 0 else ""
+    # ------------------------------------------------------------ what to search for
+    def request(self) -> Request:
+        """The search the boxes ask for; :class:`InputError` if a box holds no date."""
+        filters: dict[str, Any] = {}
+        for name, combo in (("role", self.role), ("kind", self.kind)):
+            if combo.currentIndex() > 0:
+                filters[name] = combo.currentText()
+        if self.scope.currentIndex() == 1 and self.user_id:
+            filters["user"] = self.user_id
+        for name, box in (("after", self.after), ("before", self.before)):
+            if box.text().strip():
+                filters[name] = box_date(name, box.text().strip())
+        return Request(self.query.text(), MODES[self.mode.currentIndex()], tuple(filters.items()))
 
-        user = self.user_id if self.scope.currentIndex() == 1 and self.user_id else ""
-        return build_query(
-            self.query.text(),
-            role=pick(self.role),
-            kind=pick(self.kind),
-            user=user,
-            after=_date(self.after.text()),
-            before=_date(self.before.text()),
-        )
+    def _request_or_none(self) -> Request | None:
+        try:
+            return self.request()
+        except InputError:
+            return None
 
     def _on_input_changed(self, *_: object) -> None:
+        self._open_first = None  # Enter was for what the boxes held then
+        self.model.stop_fetching()  # no more pages of a query no longer typed
         self._timer.start()
 
+    def _on_date_edited(self) -> None:
+        """A date box lost focus or got Enter: a search if its text changed."""
+        if (self.after.text(), self.before.text()) != self._dates_searched:
+            self._on_input_changed()
+
+    # ------------------------------------------------------------ searching
     def run_now(self) -> None:
         """Start the search for the current input, cancelling the one still running."""
+        self._stop()
+        self._dates_searched = (self.after.text(), self.before.text())
+        try:
+            request: Request | None = self.request()
+            problem = ""
+        except InputError as exc:
+            request, problem = None, str(exc)
+        self._running = request
+        self._task = asyncio.ensure_future(self._search(request, problem))
+
+    def _stop(self) -> None:
+        """Cancel the search in flight and the page being fetched."""
         self._timer.stop()
+        self.model.stop_fetching()
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        self._task = asyncio.ensure_future(
-            self._search(self.full_query(), MODES[self.mode.currentIndex()])
-        )
+        self._running = None
 
     @property
     def task(self) -> asyncio.Task[None] | None:
         return self._task
 
-    async def _search(self, query: str, mode: str) -> None:
-        if self.search is None:
+    async def _search(self, request: Request | None, problem: str) -> None:
+        search = self.search
+        if search is None:
             return
-        if not self.query.text().strip():
-            self.model.reset([])
-            self.status.setText("")
+        if request is not None and not request.text.strip():
+            self._show_problem("")  # nothing typed: nothing listed
             return
-        self.status.setText("Searching…")
+        if request is not None:
+            problem = filter_conflict(request) or ""
+        if request is None or problem:
+            log.info("not searching: %s", problem)
+            self._show_problem(problem)
+            return
+        self._set_status("Searching…")
+        self.search_started.emit(request.text)
         try:
-            self.search_started.emit(query)
-            results: SearchResults = await self.search(query, mode=mode, limit=LIMIT, offset=0)
-        except StorageError as exc:
-            self.model.reset([])
-            self.status.setText(str(exc))
+            results: SearchResults = await search(
+                request.text,
+                mode=request.mode,
+                limit=self.model.page_size,
+                offset=0,
+                **request.kwargs,
+            )
+        except asyncio.CancelledError:
+            raise
+        except QuerySyntaxError as exc:  # what was typed: said where it is wrong
+            log.info("search: %s", exc)
+            self._show_problem(str(exc))
             return
-        self.model.total = results.total
-        self.model.reset(results.hits)
-        shown = len(results.hits)
-        note = f" — {results.degraded}" if results.degraded else ""
-        self.status.setText(
-            f"{results.total:,} matches, best {shown} shown{note}" if shown else f"No matches{note}"
-        )
-        self.results_shown.emit(shown)
+        except Exception as exc:  # the one UI boundary: said, logged, reported
+            log.exception("search for %r failed", request.text)
+            self._show_problem(f"Search failed — {headline(exc)}: {exc}")
+            self.search_failed.emit(exc)
+            return
+        finally:
+            if self._running is request:
+                self._running = None
+        if search is not self.search:
+            return  # another archive now (its search cancelled this one)
 
-    def _activate_first(self) -> None:
-        if self.model.rowCount():
-            self._on_view_activated(self.model.index(0, 0))
+        def fetch(offset: int, limit: int) -> Any:
+            return search(
+                request.text, mode=request.mode, limit=limit, offset=offset, **request.kwargs
+            )
+
+        self._note = results.degraded or ""
+        self._shown = request
+        self.model.show_results(results, fetch)
+        self._show_count()
+        self.results_shown.emit(len(results.hits))
+        if self._open_first == request:
+            self._open_first = None
+            if self.model.rowCount() and self._request_or_none() == request:
+                self._on_view_activated(self.model.index(0, 0))
+
+    def _show_problem(self, text: str) -> None:
+        """No hits listed, and why (or nothing: an empty query)."""
+        self._shown = None
+        self._note = ""
+        self.model.clear()
+        self._set_status(short_line(text, PROBLEM_CHARS) if text else "", text)
+
+    def _show_count(self, extra: str = "") -> None:
+        total, shown = self.model.total, self.model.rowCount()
+        if not total and not shown:
+            text = "No matches"
         else:
-            self.run_now()
+            text = f"{total:,} {'match' if total == 1 else 'matches'}"
+            if shown < total:
+                text += f", {shown:,} shown"
+        if extra:
+            text += f" — {extra}"
+        if self._note:
+            text += f" — {short_line(self._note, NOTE_CHARS)}"
+        self._set_status(text, "\n\n".join(t for t in (extra, self._note) if t))
+
+    def _set_status(self, text: str, detail: str = "") -> None:
+        self.status.setText(text)
+        self.status.setToolTip(detail if detail != text else "")
+
+    def _on_model_page_loaded(self, _added: int) -> None:
+        self._show_count()
+
+    def _on_model_page_failed(self, exc: BaseException) -> None:
+        log.error("loading more hits failed", exc_info=exc)
+        self._show_count(f"more could not be loaded: {headline(exc)}: {exc}")
+        self.search_failed.emit(exc)
+
+    # ------------------------------------------------------------ opening hits
+    def _activate_first(self) -> None:
+        """Enter in the query box: open the first hit of what is typed now: at once if its
+        hits are listed, else when they arrive (unless the query changes meanwhile)."""
+        request = self._request_or_none()
+        settled = not self._timer.isActive() and (self._task is None or self._task.done())
+        if settled and request is not None and request == self._shown and self.model.rowCount():
+            self._on_view_activated(self.model.index(0, 0))
+            return
+        self._open_first = request
+        if request is not None and request == self._running and not self._timer.isActive():
+            return  # its search is running: the first hit opens when it arrives
+        self.run_now()
 
     def _on_view_activated(self, index: QModelIndex) -> None:
         hit = index.data(HitRoles.RECORD)
         if isinstance(hit, Hit):
             self.hit_activated.emit(hit)
 
-
-def _date(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return ""
-    try:
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        return ""
+    # ------------------------------------------------------------ keyboard
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Down/PageDown in the query box: to the hits (the first selected); Esc there
+        clears what is typed. Esc in the hits: back to the query box."""
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            plain = event.modifiers() == Qt.KeyboardModifier.NoModifier
+            if watched is self.query and plain:
+                if key in (Qt.Key.Key_Down, Qt.Key.Key_PageDown) and self.model.rowCount():
+                    self.view.setFocus()
+                    self.view.setCurrentIndex(self.model.index(0, 0))
+                    return True
+                if key == Qt.Key.Key_Escape and self.query.text():
+                    self.query.clear()
+                    return True
+            elif watched is self.view and key == Qt.Key.Key_Escape and plain:
+                self.focus_query()
+                return True
+        return super().eventFilter(watched, event)

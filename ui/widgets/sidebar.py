@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -15,6 +19,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableView,
     QTabWidget,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +33,71 @@ from ui.models.lists import (
 )
 
 PREVIEW_CHARS = 200_000  # a preview, not the whole book: setPlainText of megabytes stalls
+DOCUMENTS_TAB = 2
+Span = tuple[int, int]  # a range of a document's extracted text (a search hit's chunk)
+PASSAGE_COLOR = "#fef3c7"  # behind a search hit's passage (its matched words are selected)
+
+
+def qt_position(text: str, index: int) -> int:
+    """Where character ``index`` of ``text`` is in a QTextDocument holding ``text``: Qt counts
+    UTF-16 code units (an emoji is two) and reads "\\r\\n" as one line break."""
+    prefix = text[:index]
+    return len(prefix.encode("utf-16-le")) // 2 - prefix.count("\r\n")
+
+
+class TextPreview(QPlainTextEdit):
+    """A document's extracted text, read-only: its first PREVIEW_CHARS characters, or as many
+    around a span to show (a search hit's passage). The passage gets a marker background and
+    the first of its matched words is selected and scrolled into view (the whole passage is
+    selected when none of them is found in it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+
+    def show_text(self, text: str, span: Span | None = None, terms: Sequence[str] = ()) -> str:
+        """Show ``text`` (around ``span``, ``terms`` found in it); what part is shown, for a
+        label ("" if all)."""
+        start = 0
+        if span is not None and len(text) > PREVIEW_CHARS and span[1] > PREVIEW_CHARS:
+            start = max(0, min(span[0] - PREVIEW_CHARS // 2, len(text) - PREVIEW_CHARS))
+            line = text.rfind("\n", max(0, start - 1000), start)
+            start = line + 1 if line >= 0 else start  # from the start of its line
+        shown = text[start : start + PREVIEW_CHARS]
+        self.setExtraSelections([])
+        self.setPlainText(shown)
+        if span is not None:
+            self.show_passage(shown, span[0] - start, span[1] - start, terms)
+        if len(shown) == len(text):
+            return ""
+        if start == 0:
+            return f"first {PREVIEW_CHARS:,} of {len(text):,} characters"
+        return f"characters {start + 1:,}–{start + len(shown):,} of {len(text):,}"
+
+    def show_passage(self, shown: str, first: int, end: int, terms: Sequence[str]) -> None:
+        """Mark ``shown[first:end]`` (the text this preview holds) and select the first of
+        ``terms`` in it (or all of it), scrolled into view."""
+        first = max(0, min(first, len(shown)))
+        end = max(first, min(end, len(shown)))
+        passage = QTextEdit.ExtraSelection()
+        passage.cursor = self._cursor(shown, first, end)
+        passage.format = QTextCharFormat()
+        passage.format.setBackground(QColor(PASSAGE_COLOR))
+        self.setExtraSelections([passage])
+        words = "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True) if t)
+        found = re.compile(words, re.IGNORECASE).search(shown, first, end) if words else None
+        if found is not None:
+            first, end = found.span()
+        self.setTextCursor(self._cursor(shown, end, end))  # its end in view, then its start
+        self.ensureCursorVisible()
+        self.setTextCursor(self._cursor(shown, end, first))
+        self.ensureCursorVisible()
+
+    def _cursor(self, shown: str, anchor: int, position: int) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(qt_position(shown, anchor))
+        cursor.setPosition(qt_position(shown, position), QTextCursor.MoveMode.KeepAnchor)
+        return cursor
 
 
 def make_list(parent: QWidget) -> QListView:
@@ -123,8 +193,7 @@ class Sidebar(QWidget):
         box.setContentsMargins(0, 4, 0, 0)
         self.preview_label = QLabel("Choose a document to preview its text.", preview_box)
         self.preview_label.setWordWrap(True)
-        self.preview = QPlainTextEdit(preview_box)
-        self.preview.setReadOnly(True)
+        self.preview = TextPreview(preview_box)
         self.preview.setPlaceholderText("The text extracted from the document appears here.")
         buttons = QHBoxLayout()
         self.open_document = QPushButton("&Open original", preview_box)
@@ -139,7 +208,8 @@ class Sidebar(QWidget):
         page.addWidget(self.document_view)
         page.addWidget(preview_box)
         page.setSizes([260, 340])
-        self.tabs.addTab(page, "&Documents")
+        documents_tab = self.tabs.addTab(page, "&Documents")
+        assert documents_tab == DOCUMENTS_TAB
         self.show_document(None)
 
         # personas
@@ -154,8 +224,26 @@ class Sidebar(QWidget):
         box.addWidget(self.new_persona)
         self.tabs.addTab(page, "P&ersonas")
 
-    def show_document(self, name: str | None, text: str | None = None) -> None:
-        """The preview: ``text`` of document ``name`` (None: stored, no text was extracted)."""
+    def clear(self) -> None:
+        """No user's lists (an archive without users, or another archive opening)."""
+        self.sessions.set_source(None, None)
+        self.panels.set_source(None, None)
+        self.documents.reset([])
+        self.personas.reset([])
+        self.show_document(None)
+        self.show_problem("")
+
+    def show_document(
+        self,
+        name: str | None,
+        text: str | None = None,
+        span: Span | None = None,
+        page: int | None = None,
+        terms: Sequence[str] = (),
+    ) -> None:
+        """The preview: ``text`` of document ``name`` (None: stored, no text was extracted),
+        with ``span`` (a search hit's passage, on ``page``; ``terms`` its matched words)
+        marked and in view."""
         for button in (self.open_document, self.delete_document):
             button.setEnabled(name is not None)
         if name is None:
@@ -168,10 +256,12 @@ class Sidebar(QWidget):
                 "open the original to see it."
             )
         else:
-            cut = len(text) > PREVIEW_CHARS
-            more = f" (first {PREVIEW_CHARS:,} of {len(text):,} characters)" if cut else ""
-            self.preview_label.setText(f"{name}: extracted text{more}")
-            self.preview.setPlainText(text[:PREVIEW_CHARS])
+            part = self.preview.show_text(text, span, terms)
+            more = f" ({part})" if part else ""
+            hit = ""
+            if span is not None:
+                hit = f" — the search hit{f' on page {page}' if page else ''} is selected"
+            self.preview_label.setText(f"{name}: extracted text{more}{hit}")
 
     def show_problem(self, text: str) -> None:
         self.problem.setText(text)
