@@ -92,10 +92,12 @@ class TextQuery:
     them (a one-word prefix is a prefix automaton, which names no terms). ``terms``: the terms
     the generator highlights, or None when they cannot be listed here (a phrase ending in a
     prefix: tantivy expands it). ``required``: a document matches only if it holds every
-    one of ``terms`` (no OR). ``cjk``: query words of Chinese, Japanese or Korean, which snippets
-    find as they are written (there are no word boundaries to find them by). ``prefixes``:
-    the stems of one-word prefixes (``caramel*``), whose words snippets find in each hit.
-    ``term``: the query is that one term of the text field, and nothing else."""
+    one of ``terms`` (no OR). ``cjk``: the runs of letters and digits of query words holding
+    Chinese, Japanese or Korean ("한국 Apple": "한국", "Apple"), which snippets find as they
+    are written: their characters of these scripts anywhere (there are no word boundaries to
+    find them by), those of other scripts as whole words ("KTX로" after no other letter).
+    ``prefixes``: the stems of one-word prefixes (``caramel*``), whose words snippets find
+    in each hit. ``term``: the query is that one term of the text field, and nothing else."""
 
     clauses: list[Any]
     highlights: bool

@@ -4,8 +4,11 @@ A snippet is a window of at most ``SNIPPET_CHARS`` characters of the hit's text,
 an occurrence of the query's rarest word the text holds, so that the word has context on
 both sides (a third of the window before it, two thirds after). Where that word occurs more
 than once, the window is the one holding the most of the query's other words (the earliest
-of those). Windows start and end on whole words; "…" marks text cut off at either end, and
-every query word in the window is highlighted. A text that fits whole is shown whole.
+of those). Where none of those holds every query word the text holds but some window could,
+the window is set around the nearest occurrences of them all instead (found from each
+occurrence of the word the text holds fewest times). Windows start and end on whole words;
+"…" marks text cut off at either end, and every query word in the window is highlighted. A
+text that fits whole is shown whole.
 
 For ASCII text without stemming (most chat messages) the window is found here: the text is
 lower-cased with every character that is not a letter or digit made a space (one
@@ -13,25 +16,40 @@ lower-cased with every character that is not a letter or digit made a space (one
 rarest word's first occurrences and inside the candidate windows; where a window is cut is
 read from the same bytes (no regular expression runs over the text). On the benchmark's
 1,000,000-message top-10 hits that costs 1.2 µs a hit for a rare word, 3.6 µs for two words
-and 6.1 µs for five (texts of 150-750 characters). tantivy's ``SnippetGenerator`` runs
-every token of the text through the analyzer instead (about 0.1 µs a token), and its cut
-into fixed fragments can leave the word at a fragment's very end, with no context after it.
+and 6.1 µs for five (texts of 150-750 characters). Looking further where the first windows
+miss a word the text holds (for two or three words ANDed, over half the hits longer than a
+window; a tenth of those are moved to hold every word) adds about 0.8 µs a hit to two or
+three words, 0.5 µs to them ORed and 1-1.4 µs to five (the benchmark's queries, top-10 hits
+over 50,000 of its messages; one word and phrases: nothing). tantivy's
+``SnippetGenerator`` runs every token of the text through the analyzer instead (about 0.1 µs
+a token), and its cut into fixed fragments can leave the word at a fragment's very end, with
+no context after it.
 Words are runs of ASCII letters and digits compared lower-cased, as tantivy's analyzer makes
-them (tests check that the two agree). Other text (accents, other scripts, stemming) and
-phrases ending in a prefix go to tantivy's generator, whose best fragment is elided the same
-way.
+them (tests check that the two agree). Text holding Chinese, Japanese or Korean, and queries
+with a one-word prefix, are searched here too, in the text folded as tantivy folds it
+(:func:`fold`); with stemming, the words found there are those whose stem is a query word's.
+Other text (accents, other scripts, stemming) and phrases ending in a prefix go to tantivy's
+generator, whose best fragment is elided the same way.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-import unicodedata
-from collections.abc import Sequence
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import tantivy
 
-from storage.search.fulltext import ASCII_FOLD, CJK_RANGES, FullTextIndex, TextQuery, is_cjk
+from storage.search.fulltext import (
+    ASCII_FOLD,
+    CJK_RANGES,
+    TOKEN_MAX,
+    FullTextIndex,
+    TextQuery,
+    is_cjk,
+)
 
 SNIPPET_CHARS = 240
 ELLIPSIS = "…"
@@ -39,12 +57,11 @@ ANCHORS = 8  # windows tried: around the rarest word's first occurrences
 
 _SPACE = 32
 _WORD_CHAR = re.compile(r"[^\W_]")  # a letter or digit, in any script
-# Not next to a letter or digit, but for those of Chinese, Japanese and Korean (a word of
-# another script can be written onto them: "KTX로", "サーバーCPUの").
-_OTHER_WORD_CHAR = rf"(?![{CJK_RANGES}])[^\W_]"
-_NOT_AFTER = rf"(?<!{_OTHER_WORD_CHAR})"
-_NOT_BEFORE = rf"(?!{_OTHER_WORD_CHAR})"
+_WORD_REST = re.compile(r"[^\W_]*")
 _SPACE_RE = re.compile(r"\s+")
+# Letters and digits but for those of Chinese, Japanese and Korean, which a word of another
+# script can be written onto ("KTX로", "サーバーCPUの"; the cjk field holds "ktx" and "로").
+_OTHER_WORD = re.compile(rf"[^\W_{CJK_RANGES}]+")
 
 Snippet = tuple[str, list[tuple[int, int]]]
 
@@ -61,13 +78,19 @@ def fold_ascii(text: str) -> bytes:
 
 
 def window_snippet(
-    text: str, terms: Sequence[bytes], max_chars: int = SNIPPET_CHARS, padded: bytes = b""
+    text: str,
+    terms: Sequence[bytes],
+    max_chars: int = SNIPPET_CHARS,
+    padded: bytes = b"",
+    every: bool = False,
 ) -> Snippet | None:
     """The snippet of ASCII ``text`` for ``terms`` (lower-case ASCII words as
     :func:`needles`, rarest first; see the module's description); None when the text holds
-    none of them as a whole word. ``padded``: :func:`fold_ascii` of ``text``, if made."""
+    none of them as a whole word. ``padded``: :func:`fold_ascii` of ``text``, if made.
+    ``every``: the text holds every one of ``terms`` (a keyword search's hit, which matched
+    them all), so that none is looked for in all of it."""
     padded = padded or fold_ascii(text)
-    placed = _place(text, padded, terms, max_chars)
+    placed = _place(text, padded, terms, max_chars, every)
     if placed is None:
         return None
     start, end, rank = placed
@@ -87,7 +110,7 @@ def window_snippet(
 
 
 def best_window(
-    text: str, terms: Sequence[bytes], max_chars: int
+    text: str, terms: Sequence[bytes], max_chars: int, every: bool = False
 ) -> tuple[int, int, list[tuple[int, int]]] | None:
     """Where :func:`window_snippet` cuts ASCII ``text``: start, end, and the ranges of the
     terms in ``text[start:end]``.
@@ -96,7 +119,7 @@ def best_window(
     or digit made a space and a space added at both ends: a word at ``[a, b)`` of the text
     is then `` word `` at ``[a, b + 2)`` of those bytes, found by one ``bytes.find``."""
     padded = fold_ascii(text)
-    placed = _place(text, padded, terms, max_chars)
+    placed = _place(text, padded, terms, max_chars, every)
     if placed is None:
         return None
     start, end, rank = placed
@@ -104,7 +127,7 @@ def best_window(
 
 
 def _place(
-    text: str, padded: bytes, terms: Sequence[bytes], max_chars: int
+    text: str, padded: bytes, terms: Sequence[bytes], max_chars: int, every: bool
 ) -> tuple[int, int, int] | None:
     """The window :func:`best_window` cuts from ``text`` (searched as ``padded``): start, end
     and the rank in ``terms`` of the rarest term the text holds; None when it holds none."""
@@ -119,24 +142,101 @@ def _place(
     if n <= max_chars:
         return 0, n, rank
     size = len(term) - 2
-    anchors = [i]
-    if others:  # more occurrences to choose from by the other words they have near
-        i = padded.find(term, i + size + 1)
-        while i >= 0 and len(anchors) < ANCHORS:
-            anchors.append(i)
-            i = padded.find(term, i + size + 1)
-    if len(anchors) == 1:  # no choice to make
-        start, end = _window(padded, n, anchors[0], anchors[0] + size, max_chars)
+    if not others:  # one word: no choice to make
+        start, end = _window(padded, n, i, i + size, max_chars)
         return start, end, rank
+    # Other words to hold: the first of the word's first occurrences whose window holds
+    # every one the text holds, or around which a window can (see _nearest); else the window
+    # that holds the most. Unless the text is known to hold them all, where each is first
+    # in it tells which it holds.
+    present = others
+    first: dict[bytes, int] = {}
+    if not every:
+        first = {t: padded.find(t) for t in others}
+        present = [t for t in others if first[t] >= 0]
     best = -1
-    for i in anchors:
+    for _ in range(ANCHORS):
         s, e = _window(padded, n, i, i + size, max_chars)
-        held = sum(1 for t in others if padded.find(t, s, e + 2) >= 0)
-        if held > best:
-            best, start, end = held, s, e
-            if held == len(others):
+        missing = []
+        for t in present:
+            if padded.find(t, s, e + 2) < 0:
+                missing.append(t)
+        if not missing:
+            return s, e, rank
+        # A window can hold a missing word only if it is within a window's reach of the
+        # occurrence (not if it is first after that).
+        lo, hi = max(0, i + size - max_chars), i + max_chars + 2
+        for t in missing:
+            j = first.get(t, -1)
+            if j + len(t) > hi or (j < lo and padded.find(t, lo, hi) < 0):
                 break
+        else:
+            span = _nearest(padded, i, i + size, present, max_chars)
+            if span is not None:
+                start, end = _window(padded, n, span[0], span[1], max_chars)
+                return start, end, rank
+        if len(present) - len(missing) > best:
+            best, start, end = len(present) - len(missing), s, e
+        i = padded.find(term, i + size + 1)
+        if i < 0:
+            return start, end, rank
+    # The word is in the text more often than that: each occurrence of the word the text holds
+    # fewest times.
+    span = _ascii_cover(padded, [term, *present], max_chars)
+    if span is not None:
+        start, end = _window(padded, n, span[0], span[1], max_chars)
     return start, end, rank
+
+
+def _ascii_cover(padded: bytes, terms: Sequence[bytes], max_chars: int) -> tuple[int, int] | None:
+    """The first span (start, end) of at most ``max_chars`` that holds every one of ``terms``
+    that ``padded`` holds (see :func:`best_window`), if there is one: each occurrence of the
+    one it holds fewest times (the first of them on a tie) with the nearest occurrences of
+    the others (see :func:`_nearest`)."""
+    counts = [padded.count(t) for t in terms]  # about how often (" a a " counts " a " once)
+    present = [(c, k) for k, c in enumerate(counts) if c]
+    first = min(present)[1]
+    anchor = terms[first]
+    others = [terms[k] for _c, k in present if k != first]
+    size = len(anchor) - 2
+    i = padded.find(anchor)
+    while i >= 0:
+        span = _nearest(padded, i, i + size, others, max_chars)
+        if span is not None:
+            return span
+        i = padded.find(anchor, i + size + 1)
+    return None
+
+
+def _nearest(
+    padded: bytes, a: int, b: int, others: Sequence[bytes], max_chars: int
+) -> tuple[int, int] | None:
+    """The shortest span of at most ``max_chars`` that holds the word at ``[a, b)`` and an
+    occurrence of each of ``others`` (``padded``: as :func:`best_window` searches the text),
+    if there is one: each at its nearest occurrence before or after."""
+    room = max_chars - (b - a)  # for the others
+    lo, hi = max(0, b - max_chars), a + max_chars + 2
+    sides = []  # per word: how far before ``a`` it starts, how far after ``b`` it ends
+    for t in others:
+        j = padded.rfind(t, lo, a + 1)
+        before = a - j if j >= 0 else max_chars
+        j = padded.find(t, b + 1, hi)
+        after = j + len(t) - 2 - b if j >= 0 else max_chars
+        if before > room and after > room:
+            return None
+        sides.append((before, after))
+    # Those that start nearest before taken before, the others after: the split that
+    # reaches least far.
+    sides.sort()
+    best: tuple[int, int] | None = None
+    ahead = 0  # how far the words taken after reach
+    for k in range(len(sides), -1, -1):
+        back = sides[k - 1][0] if k else 0
+        if back + ahead <= room and (best is None or back + ahead < best[0] + best[1]):
+            best = (back, ahead)
+        if k:
+            ahead = max(ahead, sides[k - 1][1])
+    return None if best is None else (a - best[0], b + best[1])
 
 
 def _ranges(
@@ -157,9 +257,10 @@ def _ranges(
 
 
 def _window(padded: bytes, n: int, a: int, b: int, max_chars: int) -> tuple[int, int]:
-    """A window of at most ``max_chars`` on whole words that holds the word at ``[a, b)``,
-    with a third of the room left before it (more when the text ends sooner). ``padded``:
-    the text as :func:`best_window` searches it (character ``k`` is byte ``k + 1``)."""
+    """A window of at most ``max_chars`` on whole words that holds the word (or words) at
+    ``[a, b)``, with a third of the room left before it (more when the text ends sooner).
+    ``padded``: the text as :func:`best_window` searches it (character ``k`` is byte
+    ``k + 1``)."""
     start = max(0, min(a - (max_chars - (b - a)) // 3, n - max_chars))
     if start > 0 and not (padded[start] == _SPACE and padded[start + 1] != _SPACE):
         # The next word's start: past the first space from ``start`` and the spaces after it
@@ -193,33 +294,47 @@ def unicode_snippet(
     cjk: Sequence[str],
     words: Sequence[str],
     max_chars: int = SNIPPET_CHARS,
-    prefixes: re.Pattern[str] | None = None,
+    prefixes: Sequence[str] = (),
+    stands_for: Mapping[str, str] | None = None,
 ) -> Snippet | None:
-    """The snippet of ``text`` (any script) for a query's Chinese, Japanese or Korean words
-    (``cjk``, found as written, also inside longer runs: these scripts put no spaces between
-    words, or in Korean none between a word and its particles), its other ``words`` (as the
-    analyzer makes them: lower-case, accents folded; found as whole words) and the words that
-    ``prefixes`` (a pattern over :func:`fold` of the text) finds: a window set around the
-    first found, with every one found in it highlighted. None when it holds none of them."""
+    """The snippet of ``text`` (any script) for a query's words and the words that start
+    with its ``prefixes``: a window set around the first found (around them all where one
+    can be), with every one found in it highlighted. None when it holds none of them.
+
+    Words are found in :func:`fold` of the text, as the analyzer makes them. ``cjk``: the
+    runs of letters and digits of query words holding Chinese, Japanese or Korean. Their
+    characters of these scripts are found as written, also inside longer runs (they put no
+    spaces between words, or in Korean none between a word and its particles); those of
+    other scripts only as whole words (which may be written onto the others: "KTX로").
+    ``words``: the query's other words, as the analyzer makes them (lower-case, accents
+    folded), found as whole words; ``stands_for``: the query word each of them stands for, if
+    not itself (several words of a text can have one stem)."""
     folded = fold(text)
-    found = []
-    for word in cjk:
-        word = fold(word)
-        i = folded.find(word) if word else -1
-        while i >= 0:
-            found.append((i, i + len(word)))
-            i = folded.find(word, i + len(word))
-    if words:
-        # Whole words, which may be written onto Chinese, Japanese or Korean ("KTX로").
-        pattern = "|".join(map(re.escape, words))
-        found.extend(
-            m.span() for m in re.finditer(rf"{_NOT_AFTER}(?:{pattern}){_NOT_BEFORE}", folded)
-        )
-    if prefixes is not None:
-        found.extend(m.span() for m in prefixes.finditer(folded))
-    if not found:
+    back = _Unfolded(text) if len(folded) != len(text) else None
+    finds: dict[object, list[tuple[int, int]]] = {}  # per query word
+    bounded: dict[str, tuple[bool, bool]] = {}  # a word: whether it starts, ends a word
+    for run in cjk:
+        word = fold(run)
+        if not word:
+            continue
+        if _OTHER_WORD.search(word) is None:  # Chinese, Japanese or Korean only
+            i = folded.find(word)
+            while i >= 0:
+                finds.setdefault(word, []).append(_span(back, i, i + len(word)))
+                i = folded.find(word, i + len(word))
+        else:  # a word where it starts or ends with other letters
+            bounded[word] = (not is_cjk(word[0]), not is_cjk(word[-1]))
+    for word in words:
+        bounded[word] = (True, True)
+    for a, b, word in _words(text, folded, back, bounded):
+        key = stands_for.get(word, word) if stands_for else word
+        finds.setdefault(key, []).append((a, b))
+    for a, b, stem in _words(text, folded, back, dict.fromkeys(prefixes, (True, False))):
+        rest = _WORD_REST.match(text, b)  # the word a prefix starts, to its end
+        finds.setdefault(("*", stem), []).append((a, rest.end() if rest else b))
+    if not finds:
         return None
-    found.sort()
+    found = sorted(span for spans in finds.values() for span in spans)
     merged = [found[0]]  # overlapping finds ("東京" and "京都" in "東京都") marked as one
     for a, b in found[1:]:
         if a < merged[-1][1]:
@@ -230,6 +345,8 @@ def unicode_snippet(
     if n <= max_chars:
         return text.rstrip(), merged
     a, b = merged[0]
+    if len(finds) > 1:
+        a, b = _cover(finds.values(), max_chars) or (a, b)
     start = max(0, min(a - (max_chars - (b - a)) // 3, n - max_chars))
     end = min(n, start + max_chars)
     # Whole words where the text has spaces between them (Chinese and Japanese have none).
@@ -244,33 +361,146 @@ def unicode_snippet(
     return snippet, [(x - start + at, y - start + at) for x, y in merged if start <= x and y <= end]
 
 
-# Letters that Unicode does not decompose but tantivy's ascii_fold does (as for "ø", "ł").
-_FOLD_EXTRA = str.maketrans("øØłŁđĐħĦıŧŦ", "oollddhhitt")
+def _span(back: _Unfolded | None, a: int, b: int) -> tuple[int, int]:
+    """Where ``[a, b)`` of a text's :func:`fold` is in the text (``back``: see
+    :class:`_Unfolded`; None: where each character folded to one)."""
+    return (a, b) if back is None else (back.at(a), back.at(b - 1) + 1)
+
+
+def _words(
+    text: str, folded: str, back: _Unfolded | None, words: Mapping[str, tuple[bool, bool]]
+) -> Iterator[tuple[int, int, str]]:
+    """Where ``words`` are in ``text`` (start, end, word): found in ``folded`` (its
+    :func:`fold`; ``back``: see :func:`_span`), each where it starts a word of the text
+    (for a word whose first value is true) and ends one (second value). Whether a word
+    starts or ends is read from ``text``, which the analyzer splits into words: a letter
+    folds to what may not read as one ("İ" to "i" and a combining dot)."""
+    words = {w: wanted for w, wanted in words.items() if w}
+    if not words:
+        return
+    n = len(text)
+    # The longest first: where one is found, no other that is found there is a whole word.
+    pattern = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+    for m in re.finditer(pattern, folded):
+        word = m.group()
+        starts, ends = words[word]
+        a, b = m.span()
+        if back is not None:
+            if (starts and back.inside(a)) or (ends and back.inside(b)):
+                continue  # it starts or ends inside what a character folds to
+            a, b = back.at(a), back.at(b - 1) + 1
+        if starts and a and _other_letter(text[a - 1]):
+            continue
+        if ends and b < n and _other_letter(text[b]):
+            continue
+        yield a, b, word
+
+
+def _other_letter(char: str) -> bool:
+    """Whether ``char`` is a letter or digit, but not of Chinese, Japanese or Korean."""
+    return char.isalnum() and not is_cjk(char)
+
+
+def _cover(groups: Collection[list[tuple[int, int]]], max_chars: int) -> tuple[int, int] | None:
+    """The first span (start, end) of at most ``max_chars`` that holds one of each group of
+    spans, if there is one: of the shortest spans ending at each span, the first that fits."""
+    finds = sorted((a, b, g) for g, spans in enumerate(groups) for a, b in spans)
+    count = [0] * len(groups)
+    missing = len(groups)
+    left = 0
+    for right, (a, _b, g) in enumerate(finds):
+        if not count[g]:
+            missing -= 1
+        count[g] += 1
+        if missing:
+            continue
+        while count[finds[left][2]] > 1:  # the span at ``left`` is held again further on
+            count[finds[left][2]] -= 1
+            left += 1
+        start = finds[left][0]
+        if a - start < max_chars:
+            end = max(f[1] for f in finds[left : right + 1])  # overlapping finds: the last end
+            if end - start <= max_chars:
+                return start, end
+    return None
+
+
+# What tantivy's lowercase and ascii_fold filters make of one character. Both work character by
+# character, so a text is folded as its characters are; a character can become several ("ß"
+# "ss", "Æ" "ae", "ﬁ" "fi", "İ" "i̇"), and letters of other scripts keep their accents ("й").
+_CHAR_FOLD = (
+    tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.raw())
+    .filter(tantivy.Filter.lowercase())
+    .filter(tantivy.Filter.ascii_fold())
+    .build()
+)
 
 
 class _FoldTable(dict[int, str]):
-    """str.translate's table for :func:`fold`, filled as characters are first seen."""
+    """str.translate's table for :func:`fold`, filled as characters are first seen (threads
+    fill it together). ``uneven``: a pattern that finds the characters seen that fold to
+    more than one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._several = ""  # the characters seen that fold to several
+        self.uneven = re.compile("(?!)")  # none yet
+        self._lock = threading.Lock()
 
     def __missing__(self, code: int) -> str:
         ch = chr(code)
-        plain = "".join(
-            c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)
-        )
-        plain = plain.lower().translate(_FOLD_EXTRA)
-        lower = ch.lower()
-        folded = plain if len(plain) == 1 else lower if len(lower) == 1 else ch
-        self[code] = folded
-        return folded
+        with self._lock:
+            if code in self:  # another thread's
+                return self[code]
+            folded = ch
+            if not 0xD800 <= code <= 0xDFFF:  # a lone surrogate is not text tantivy takes
+                folded = "".join(_CHAR_FOLD.analyze(ch)) or ch  # never shorter than ``ch``
+            if len(folded) > 1:  # found by the pattern before it is in the table: _Unfolded
+                self._several += ch
+                self.uneven = re.compile(f"[{re.escape(self._several)}]")
+            self[code] = folded
+            return folded
 
 
 _FOLD = _FoldTable()
 
 
 def fold(text: str) -> str:
-    """``text`` lower-cased and its accents taken off as the analyzer folds them, character for
-    character (a character that would become more than one, as "ß", stays), so that offsets in
-    it are offsets in ``text``."""
+    """``text`` lower-cased and folded as the analyzer folds it; it is longer than ``text``
+    where a character folds to several (:class:`_Unfolded` maps its offsets back)."""
     return text.translate(_FOLD)
+
+
+class _Unfolded:
+    """Where offsets in :func:`fold` of a text are in the text, where characters of it fold
+    to several: found from those characters (few in most texts, so that a text's letters are
+    not gone through one by one in Python)."""
+
+    def __init__(self, text: str) -> None:
+        self._starts: list[int] = []  # where each of those characters' folds starts
+        self._ends: list[int] = []  # and ends
+        self._chars: list[int] = []  # where the character is in the text
+        grown = 0  # how much longer than the text the fold is so far
+        for m in _FOLD.uneven.finditer(text):
+            i = m.start()
+            self._starts.append(i + grown)
+            grown += len(_FOLD[ord(m.group())]) - 1
+            self._ends.append(i + grown + 1)
+            self._chars.append(i)
+
+    def at(self, x: int) -> int:
+        """Where the character that offset ``x`` of the fold comes from is in the text."""
+        k = bisect.bisect_right(self._starts, x) - 1
+        if k < 0:
+            return x
+        if x < self._ends[k]:
+            return self._chars[k]
+        return x - (self._ends[k] - self._chars[k] - 1)
+
+    def inside(self, x: int) -> bool:
+        """Whether offset ``x`` of the fold is inside a character's fold, past its start."""
+        k = bisect.bisect_right(self._starts, x) - 1
+        return k >= 0 and self._starts[k] < x < self._ends[k]
 
 
 def head(text: str) -> Snippet:
@@ -278,6 +508,12 @@ def head(text: str) -> Snippet:
     if len(text) <= SNIPPET_CHARS:
         return text, []
     return text[:SNIPPET_CHARS] + ELLIPSIS, []
+
+
+def _doc_freq(searcher: Any, term: str) -> int:
+    """How many documents hold ``term``: in the text field, or else in the cjk field, which
+    holds a word written onto Chinese, Japanese or Korean apart ("KTX로" as "ktx", "로")."""
+    return int(searcher.doc_freq("text", term)) or int(searcher.doc_freq("cjk", term))
 
 
 class Snippets:
@@ -296,19 +532,27 @@ class Snippets:
         # _with_prefixes); ASCII text through its folded bytes, as words are found.
         self._prefixes = text.prefixes
         self._stems = tuple(b" " + p.encode() for p in text.prefixes if p.isascii())
-        self._prefix: re.Pattern[str] | None = None  # for other text, made when first needed
         self._generator: Any = None
         self.terms: tuple[str, ...] | None = None  # rarest first; None: tantivy's generator
         self._needles: tuple[bytes, ...] = ()
+        self._every = matched and text.required  # each hit holds every term
+        # With stemming, the query's terms are stems: the words of a text found here are those
+        # whose stem is one of them (see _stemmed). A search's hits share most of their words,
+        # so each word's stem is kept.
+        self._stemmed_terms: frozenset[str] = frozenset()
+        self._stem_of: dict[str, tuple[str, str]] = {}  # a word: folded, and its stem
         terms = text.terms
-        if self._highlights and terms is not None and not fulltext.stemming:
+        if self._highlights and terms is not None:
             if len(terms) > 1 or not (matched and text.required):
                 # Rarest first; a word no document holds is never highlighted (as tantivy's
                 # generator does): it can only be in a semantic hit's text by chance.
-                freqs = {t: int(searcher.doc_freq("text", t)) for t in terms}
+                freqs = {t: _doc_freq(searcher, t) for t in terms}
                 terms = tuple(sorted((t for t in terms if freqs[t] > 0), key=freqs.__getitem__))
-            self.terms = terms
-            self._needles = needles(terms)
+            if fulltext.stemming:
+                self._stemmed_terms = frozenset(terms)
+            else:
+                self.terms = terms
+                self._needles = needles(terms)
 
     def __call__(self, doc: Any) -> Snippet:
         text: str = doc.get_first("text") or ""
@@ -316,11 +560,11 @@ class Snippets:
             if self._prefixes:
                 made = self._with_prefixes(text)
             elif self._cjk and not text.isascii():
-                made = unicode_snippet(text, self._cjk, self.terms or ())
+                made = self._unicode(text, self._cjk)
             elif self.terms is not None and text.isascii():
-                made = window_snippet(text, self._needles)
-            elif self.terms is not None and is_cjk(text):
-                made = unicode_snippet(text, (), self.terms)
+                made = window_snippet(text, self._needles, every=self._every)
+            elif (self.terms is not None or self._stemmed_terms) and is_cjk(text):
+                made = self._unicode(text, ())
             else:
                 made = self._tantivy(doc, text)
             if made is not None:
@@ -344,12 +588,37 @@ class Snippets:
                     found[padded[i : end + 1]] = None
                     i = padded.find(stem, end)
             extra = tuple(w for w in found if w[1:-1].decode() not in known)
-            return window_snippet(text, self._needles + extra, padded=padded)
-        if self._prefix is None:
-            stems = "|".join(map(re.escape, self._prefixes))
-            self._prefix = re.compile(rf"(?<![^\W_])(?:{stems})[^\W_]*")
+            return window_snippet(text, self._needles + extra, padded=padded, every=self._every)
         # Found in the folded text ("brul*" finds "brûlée"), marked where the text has them.
-        return unicode_snippet(text, self._cjk, known, prefixes=self._prefix)
+        return self._unicode(text, self._cjk, self._prefixes)
+
+    def _unicode(
+        self, text: str, cjk: Sequence[str], prefixes: Sequence[str] = ()
+    ) -> Snippet | None:
+        """:func:`unicode_snippet` with the query's words: with stemming, the words of
+        ``text`` whose stem is one of the query's."""
+        if not self._stemmed_terms:
+            return unicode_snippet(text, cjk, self.terms or (), prefixes=prefixes)
+        stemmed = self._stemmed(text)
+        return unicode_snippet(text, cjk, tuple(stemmed), prefixes=prefixes, stands_for=stemmed)
+
+    def _stemmed(self, text: str) -> dict[str, str]:
+        """The words of ``text`` whose stem is one of the query's terms: each folded (as
+        :func:`unicode_snippet` finds words), with its stem."""
+        words = dict.fromkeys(_OTHER_WORD.findall(text))
+        known = self._stem_of
+        new = [w for w in words if w not in known]
+        if new:
+            known.update((w, (fold(w), "")) for w in new)
+            short = [w for w in new if len(w.encode()) < TOKEN_MAX]  # longer: not indexed
+            # One call into tantivy for them all, unless it splits a word that Python's
+            # \w does not (then one each: a word it splits has no one stem).
+            stems = self._fulltext.tokens(" ".join(short))
+            if len(stems) != len(short):
+                stems = [" ".join(self._fulltext.tokens(w)) for w in short]
+            known.update((w, (fold(w), stem)) for w, stem in zip(short, stems, strict=True))
+        terms = self._stemmed_terms
+        return dict(known[w] for w in words if known[w][1] in terms)
 
     def _tantivy(self, doc: Any, text: str) -> Snippet | None:
         """tantivy's snippet; it gives UTF-8 byte ranges, the hit's are character ranges."""

@@ -92,11 +92,28 @@ def is_alnum(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
 
+def one_window_can_hold(
+    words: list[tuple[int, int, str]], wanted: list[str], max_chars: int
+) -> bool:
+    """Whether some window of ``max_chars`` characters holds an occurrence of every one of
+    ``wanted`` (``words``: :func:`reference_words`), as a window from each word on shows."""
+    held = [w for w in words if w[2] in wanted]
+    for first, (a, _b, _w) in enumerate(held):
+        inside = {w for _a, b, w in held[first:] if b <= a + max_chars}
+        if len(inside) == len(set(wanted)):
+            return True
+    return False
+
+
 @settings(max_examples=2500, deadline=None)
 @given(
     text=texts,
-    terms=st.lists(st.sampled_from([w.lower() for w in VOCAB] + ["the", "of", "nope"]),
-                   min_size=1, max_size=5, unique=True),
+    terms=st.lists(
+        st.sampled_from([w.lower() for w in VOCAB] + ["the", "of", "nope"]),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    ),
     max_chars=st.sampled_from([64, 100, SNIPPET_CHARS]),
 )
 def test_the_window_holds_the_rarest_word_on_whole_words(
@@ -118,14 +135,19 @@ def test_the_window_holds_the_rarest_word_on_whole_words(
         assert end - start >= max_chars - 2 * (len(LONG) + 2)
     assert start == 0 or (not is_alnum(text[start - 1]) and is_alnum(text[start]))
     assert end == n or not (is_alnum(text[end - 1]) and is_alnum(text[end]))
-    inside = [(a - start, b - start) for a, b, w in words
-              if w in present and start <= a and b <= end]
+    inside = [
+        (a - start, b - start) for a, b, w in words if w in present and start <= a and b <= end
+    ]
     assert ranges == inside  # every query word in the window, and nothing else
     rarest = present[0]
-    assert any(text[start + a: start + b].lower() == rarest for a, b in ranges)
+    assert any(text[start + a : start + b].lower() == rarest for a, b in ranges)
+    if one_window_can_hold(words, present, max_chars):  # then the window does
+        assert {text[start + a : start + b].lower() for a, b in ranges} == set(present)
+    if present == terms:  # as a keyword search's hit: the same window, found with less looking
+        assert best_window(text, needles(terms), max_chars, every=True) == found
     snippet, marked = window_snippet(text, needles(terms), max_chars)  # type: ignore[misc]
     assert [snippet[a:b].lower() for a, b in marked] == [
-        text[start + a: start + b].lower() for a, b in ranges
+        text[start + a : start + b].lower() for a, b in ranges
     ]
     body = snippet.removeprefix(ELLIPSIS).removesuffix(ELLIPSIS)
     assert body.strip() and body in text
@@ -193,7 +215,8 @@ def test_non_ascii_text_prefix_phrases_and_absent_terms(index: FullTextIndex) ->
     # The generator's fragment of a long text is elided as a window is.
     long = "Crème " * 80 + "safe " + "brûlée " * 80
     snippet, ranges = Snippets(index, searcher, index.text_query(parse("safe")))(
-        tantivy.Document(text=long))
+        tantivy.Document(text=long)
+    )
     assert snippet.startswith("…") and snippet.endswith("…")
     assert [snippet[a:b] for a, b in ranges] == ["safe"]
     # A term no document holds is not highlighted, even when the text has it.
@@ -208,3 +231,62 @@ def test_a_hit_without_the_words_shows_its_start(index: FullTextIndex) -> None:
     assert snippets(tantivy.Document(text="nothing here")) == ("nothing here", [])
     long = "nothing " * 40
     assert snippets(tantivy.Document(text=long)) == (long[:SNIPPET_CHARS] + "…", [])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(st.integers(0, 90), st.sampled_from(["memory", "rust", "safe", "zz"])),
+        min_size=2,
+        max_size=8,
+    ),
+    terms=st.permutations(["memory", "rust", "safe", "zz"]).map(lambda ts: ts[:3]),
+    max_chars=st.sampled_from([64, 100, SNIPPET_CHARS]),
+    every=st.booleans(),
+)
+def test_the_window_holds_every_word_when_one_window_can(
+    parts: list[tuple[int, str]], terms: list[str], max_chars: int, every: bool
+) -> None:
+    """Query words scattered among filler, the rarest wherever it falls: the window holds
+    every one the text holds whenever a window of that size can."""
+    text = " ".join(" ".join(["x"] * gap + [word]) for gap, word in parts) + " x" * 40
+    words = reference_words(text)
+    present = [t for t in terms if any(w == t for _a, _b, w in words)]
+    if not present or (every and present != terms):
+        return
+    found = best_window(text, needles(terms), max_chars, every=every)
+    assert found is not None
+    start, end, ranges = found
+    assert end - start <= max_chars
+    marked = {text[start + a : start + b] for a, b in ranges}
+    assert present[0] in marked
+    if one_window_can_hold(words, present, max_chars):
+        assert marked == set(present)
+
+
+def test_a_word_the_text_holds_fewer_times_is_not_lost_among_the_rarest(
+    index: FullTextIndex,
+) -> None:
+    """ "rust" is held by more documents than "memory", but here it occurs once, after a
+    hundred "memory": the window is the one that holds both."""
+    snippets = Snippets(index, index.searcher(), index.text_query(parse("rust memory")), True)
+    assert snippets.terms == ("memory", "rust")
+    text = "memory " * 100 + "rust"
+    for made in (
+        snippets(tantivy.Document(text=text)),
+        window_snippet(text, needles(["memory", "rust"])),
+    ):
+        assert made is not None
+        snippet, ranges = made
+        assert snippet.endswith("memory memory rust") and snippet.startswith("…memory")
+        assert [snippet[a:b] for a, b in ranges][-2:] == ["memory", "rust"]
+    # One occurrence each, "rust" too far after "memory" for the window set around "memory"
+    # (two thirds of it after), not for a window.
+    text = "x " * 100 + "memory " + "y " * 97 + "rust " + "z " * 200
+    snippet, ranges = snippets(tantivy.Document(text=text))
+    assert [snippet[a:b] for a, b in ranges] == ["memory", "rust"]
+    assert snippet.startswith("…x x") and snippet.endswith("z z…")
+    # "safe" is not in the text: the window holds the two it has.
+    text = "memory " * 100 + "rust " + "x " * 100
+    made = window_snippet(text, needles(["safe", "memory", "rust"]))
+    assert made is not None and [made[0][a:b] for a, b in made[1]][-2:] == ["memory", "rust"]

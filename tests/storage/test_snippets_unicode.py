@@ -1,0 +1,188 @@
+"""Snippets of text in other scripts than ASCII: words written onto Chinese, Japanese or
+Korean, letters that fold to several (as tantivy folds them), stemming, and the window that
+holds every query word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storage import Archive, Message
+from storage.search.fulltext import build_analyzer
+from storage.search.snippets import ELLIPSIS, SNIPPET_CHARS, fold, unicode_snippet
+from tests.storage.search_support import HASHING, archive_with
+
+ANALYZER = build_analyzer(stemming=False)
+
+
+def marked(hit: object) -> list[str]:
+    snippet: str = hit.snippet  # type: ignore[attr-defined]
+    return [snippet[a:b] for a, b in hit.highlights]  # type: ignore[attr-defined]
+
+
+def marks(made: tuple[str, list[tuple[int, int]]] | None) -> list[str]:
+    assert made is not None
+    snippet, ranges = made
+    return [snippet[a:b] for a, b in ranges]
+
+
+async def search(archive: Archive, query: str, mode: str = "keyword") -> dict[str, list[str]]:
+    results = await archive.search(query, mode)  # type: ignore[arg-type]
+    return {h.message_id: marked(h) for h in results.hits if h.message_id}
+
+
+# ------------------------------------------------------- words of a query written with CJK
+
+
+def test_the_latin_words_of_a_cjk_query_word_are_whole_words() -> None:
+    text = "İstanbul, ﬁshtab Straße c-d42 東京 and more"
+    assert marks(unicode_snippet(text, ["東京", "nb", "s", "42", "d"], ())) == ["東京"]
+    assert marks(unicode_snippet(text, ["東京", "c", "d42"], ())) == ["c", "d42", "東京"]
+    # Written onto Korean or Japanese: whole where the other letters end.
+    text = "서울에서 KTX로 갔다, XKTX로 아니고 KTXs로 아니고; サーバーCPUの使用率"
+    assert marks(unicode_snippet(text, ["KTX로"], ())) == ["KTX로"]
+    assert marks(unicode_snippet(text, ["KTX"], ())) == ["KTX"]
+    assert marks(unicode_snippet(text, ["サーバーCPU"], ())) == ["サーバーCPU"]
+
+
+@pytest.mark.asyncio
+async def test_a_phrase_of_cjk_and_latin_words_marks_the_latin_ones_whole(tmp_path: Path) -> None:
+    archive = await archive_with(
+        tmp_path / "a",
+        {
+            "apple": "한국 Apple is sold; pineapple and applesauce too",
+            "num": "42 東京 and c-d42",
+            "ktx": "서울에서 KTX로, XKTX로 아니고",
+        },
+    )
+    assert await search(archive, '"한국 Apple"') == {"apple": ["한국", "Apple"]}
+    assert await search(archive, '"42 東京"') == {"num": ["42", "東京"]}
+    assert await search(archive, "KTX로") == {"ktx": ["KTX로"]}
+    await archive.close()
+
+
+# ------------------------------------------ a word held only by the cjk field is highlighted
+
+
+@pytest.mark.asyncio
+async def test_a_word_written_onto_cjk_is_marked_with_other_words_and_in_hybrid(
+    tmp_path: Path,
+) -> None:
+    archive = await archive_with(
+        tmp_path / "a",
+        {"ko": "서울에서 KTX로 부산에 갔다 train", "ja": "サーバーCPUの使用率 server"},
+    )
+    assert await search(archive, "KTX") == {"ko": ["KTX"]}
+    assert await search(archive, "KTX train") == {"ko": ["KTX", "train"]}
+    assert await search(archive, "KTX OR nothing") == {"ko": ["KTX"]}
+    assert await search(archive, "CPU server") == {"ja": ["CPU", "server"]}
+    hybrid = await search(archive, "KTX", "hybrid")
+    assert hybrid["ko"] == ["KTX"] and hybrid["ja"] == []
+    assert (await search(archive, "cpu OR nothing", "hybrid"))["ja"] == ["CPU"]
+    await archive.close()
+
+
+# --------------------------------------------------- letters that fold to several letters
+
+
+def test_letters_fold_as_the_analyzer_folds_them() -> None:
+    assert fold("Große Straße, Æsir, ﬁsh, Œuvre, ĳs") == "grosse strasse, aesir, fish, oeuvre, ijs"
+    assert fold("Crème Smørrebrød Łódź") == "creme smorrebrod lodz"
+    # Letters of other scripts keep what tantivy keeps (Unicode would take off "й"'s breve).
+    assert fold("йод ΛΟΓΟΣ 東京") == "йод λογοσ 東京"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(["Straße", "ß", "Æsir", "ﬁsh", "İstanbul", "crème", "x1", "ŒUF", "ss"]),
+        max_size=80,
+    ).map(" ".join)
+)
+def test_fold_makes_the_analyzers_words(text: str) -> None:
+    words = [w for w in fold(text).split(" ") if w]
+    assert words == [t for t in ANALYZER.analyze(text)]
+
+
+@pytest.mark.parametrize(
+    ("words", "prefixes", "expected"),
+    [
+        (["strasse"], [], ["Straße", "STRASSE"]),
+        (["ss"], [], ["ss"]),  # not the "ß" of a word
+        ([], ["stras"], ["Straße", "STRASSE"]),
+        ([], ["gros"], ["Große"]),
+        (["aesir", "fish"], [], ["Æsir", "ﬁsh"]),
+        ([], ["aes", "fis"], ["Æsir", "ﬁsh"]),
+        (["i̇stanbul"], [], ["İstanbul"]),
+        (["stanbul"], [], []),  # not after the dot that "İ" folds to
+    ],
+)
+def test_letters_that_fold_to_several_are_marked_whole(
+    words: list[str], prefixes: list[str], expected: list[str]
+) -> None:
+    text = "Große Straße ss, Æsir ﬁsh İstanbul STRASSE"
+    made = unicode_snippet(text, [], words, prefixes=prefixes)
+    assert (marks(made) if expected else made) == (expected or None)
+    # Where the text is cut, what comes before it folds to several too.
+    long = "Æx " * 200 + text + " Æx" * 200
+    made = unicode_snippet(long, [], words, prefixes=prefixes)
+    if expected:
+        assert marks(made) == expected
+        assert made is not None and made[0].startswith(ELLIPSIS) and "Æx Große" in made[0]
+
+
+@pytest.mark.asyncio
+async def test_hits_mark_letters_that_fold_to_several(tmp_path: Path) -> None:
+    archive = await archive_with(
+        tmp_path / "a", {"de": "Die Straße in 東京", "mix": "Große Straße, Æsir, ﬁsh"}
+    )
+    assert await search(archive, "strasse") == {"de": ["Straße"], "mix": ["Straße"]}
+    assert await search(archive, "strasse 東京") == {"de": ["Straße", "東京"]}
+    assert await search(archive, "stras*") == {"de": ["Straße"], "mix": ["Straße"]}
+    assert await search(archive, "gros*") == {"mix": ["Große"]}
+    assert await search(archive, "aes* fis*") == {"mix": ["Æsir", "ﬁsh"]}
+    await archive.close()
+
+
+# ------------------------------------------------------------------------------ stemming
+
+
+@pytest.mark.asyncio
+async def test_with_stemming_words_are_marked_beside_prefixes_and_cjk(tmp_path: Path) -> None:
+    overrides = {**HASHING, "search": {"stemming": True}}
+    archive = await Archive.open(tmp_path / "a", create=True, overrides=overrides)
+    await archive.create_user("ada")
+    session = await archive.create_session("ada", "Stems")
+    texts = {
+        "apples": "I was running to the apples store, she runs daily",
+        "tokyo": "Crème brûlée runs; 東京 running",
+        "ktx": "서울에서 KTX로 갔다",
+    }
+    await archive.add_messages(
+        "ada",
+        session.session_id,
+        [Message(message_id=k, role="user", content=v) for k, v in texts.items()],
+    )
+    assert await search(archive, "running app*") == {"apples": ["running", "apples", "runs"]}
+    assert await search(archive, "runs 東京") == {"tokyo": ["runs", "東京", "running"]}
+    assert (await search(archive, "run*"))["tokyo"] == ["runs", "running"]
+    assert await search(archive, "ktx") == {"ktx": ["KTX"]}
+    await archive.close()
+
+
+# ------------------------------------------------------ a window that holds every word
+
+
+def test_the_window_holds_every_word_when_one_window_can() -> None:
+    text = "東京 " * 100 + "大阪"
+    assert marks(unicode_snippet(text, ["東京", "大阪"], ()))[-2:] == ["東京", "大阪"]
+    text = "café " * 100 + "aiguille " + "thé " * 100
+    made = unicode_snippet(text, [], ["cafe", "aiguille"])
+    assert marks(made)[-2:] == ["café", "aiguille"]
+    assert made is not None and len(made[0]) <= SNIPPET_CHARS + 2
+    # Too far apart for one window: set around the first found.
+    text = "café " + "x " * 300 + "aiguille"
+    assert marks(unicode_snippet(text, [], ["cafe", "aiguille"])) == ["café"]
