@@ -202,8 +202,10 @@ class Archive(
         return self.info.format_version if self.info else FORMAT_VERSION
 
     async def close(self) -> None:
-        """Nothing is buffered; closing only drops caches and listeners."""
+        """Nothing is buffered; closing only drops caches, listeners and the search index's
+        folder watch."""
         self._session_cache.clear()
+        self.close_search()
 
     async def __aenter__(self) -> Archive:
         return self

@@ -82,14 +82,35 @@ class SearchMixin(ArchiveBase):
                         indexer.open()
                     finally:
                         lock.release()
-            except OSError as exc:  # .index/ is a file, or cannot be written
-                raise IndexUnavailableError(indexer.folder, exc) from exc
+            except OSError as exc:  # .index/ is a file, or it (or its lock) cannot be written
+                where = exc.filename if isinstance(exc, PermissionError) else None
+                raise IndexUnavailableError(where or indexer.folder, exc) from exc
             self._indexer = indexer
             self._dirty: set[tuple[str, str | None]] = set()
             self._dirty_lock = threading.Lock()
-            self.changes.subscribe(self._on_change)
+            self.__dict__["_unsubscribe_search"] = self.changes.subscribe(self._on_change)
             self._engine = SearchEngine(indexer, self._title_of)
         return self._engine
+
+    def close_search(self) -> None:
+        """Stop watching the keyword index's folder (an inotify instance, of which a user has
+        128); the next search opens the indexes again. Never waits: while a search or an
+        index update holds the indexes, the watch is left to close with them."""
+        lock = self._search_lock()
+        if not lock.acquire(blocking=False):
+            log.debug("search busy at close: the index watch closes when it is collected")
+            return
+        try:
+            indexer = self._indexer
+            if indexer is not None and indexer.fulltext is not None:
+                indexer.fulltext.close()
+            self._indexer = None
+            self._engine = None
+            unsubscribe = self.__dict__.pop("_unsubscribe_search", None)
+            if unsubscribe is not None:
+                unsubscribe()
+        finally:
+            lock.release()
 
     def _title_of(self, user_id: str, session_id: str) -> str:
         """A hit's session title, remembered until the session changes (our own writes say

@@ -66,6 +66,8 @@ def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
         if value is None:
             continue
         values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+        if not values:
+            continue  # an empty list: no such filter
         if not all(isinstance(v, str) and v for v in values):
             raise QuerySyntaxError(
                 parsed.text, None, f"the {name} filter must be text, not {value!r}"

@@ -533,23 +533,24 @@ class FullTextIndex:
             )
         except FileNotFoundError:
             sig = None  # reload: tantivy reports what is wrong
-        if sig is not None and sig == self._meta_sig:
-            # The files this searcher mapped, before tantivy reads them: one cut shorter
-            # would be SIGBUS there (see storage.search.watch).
-            try:
-                same = self._files.check()
-            except FileCutError as exc:
-                raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
-            if not same:  # a file gone: tantivy replaced segments; reload from meta.json
+        try:
+            # The files this searcher mapped, before tantivy reads them (a search or a
+            # reload, which keeps the maps of segments a commit left alone): one cut
+            # shorter would be SIGBUS there (see storage.search.watch).
+            if not self._files.check():  # a file gone: tantivy replaced segments
                 sig = None
-        if sig is None or sig != self._meta_sig:
-            self._files.watch()
-            with index_errors(f"keyword index in {self.folder}"):
-                self.index.reload()
-            self._files.record()
-            self._meta_sig = sig
+            if sig is None or sig != self._meta_sig:
+                with index_errors(f"keyword index in {self.folder}"):
+                    self._files.reload(self.index.reload)
+                self._meta_sig = sig
+        except FileCutError as exc:
+            raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
         self._view = self.index.searcher()
         return self._view
+
+    def close(self) -> None:
+        """Stop watching the folder (the searchers stay usable)."""
+        self._files.close()
 
 
 def writer_heap(text_bytes: int) -> int:

@@ -19,6 +19,7 @@ import struct
 import sys
 import weakref
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ _MASK = (
     | _IN_DELETE_SELF
     | _IN_MOVE_SELF
 )
-_IN_NONBLOCK = os.O_NONBLOCK
+_IN_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # (no such flag on Windows, no inotify)
 _IN_CLOEXEC = os.O_CLOEXEC if hasattr(os, "O_CLOEXEC") else 0
 
 
@@ -71,7 +72,10 @@ def segment_files(folder: str | Path) -> dict[str, int] | None:
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.split(".", 1)[0] in ids:
-                sizes[entry.name] = entry.stat().st_size
+                try:
+                    sizes[entry.name] = entry.stat().st_size
+                except FileNotFoundError:  # a merge's garbage collection, since meta.json
+                    continue
     return sizes
 
 
@@ -82,32 +86,46 @@ def footer_problems(folder: Path) -> list[str]:
     """Each segment file whose body does not match the CRC-32 in its footer (or that has
     no footer). tantivy ends every file with its footer: JSON holding the body's CRC-32,
     the footer's length and FOOTER_MAGIC (two little-endian 32-bit integers). tantivy reads
-    without checking it: a bit flipped in a term file silently lost hits. Reads every
-    file whole (for verify: ~0.3 s a GB)."""
+    without checking it: a bit flipped in a term file silently lost hits. Reads every file
+    (in blocks: ~0.5 s a GB). A file gone since meta.json was read was merged away by a
+    writer: not a problem (the caller holds the index lock, so no writer should run)."""
     problems = []
     for name in sorted(segment_files(folder) or {}):
         try:
-            data = (folder / name).read_bytes()
-        except OSError as exc:
-            problems.append(f"keyword index file {name} cannot be read: {exc.strerror}")
+            problem = _footer_problem(folder / name)
+        except FileNotFoundError:
             continue
-        problem = _footer_problem(data)
+        except OSError as exc:
+            problem = f"cannot be read: {exc.strerror}"
         if problem is not None:
             problems.append(f"keyword index file {name} {problem}")
     return problems
 
 
-def _footer_problem(data: bytes) -> str | None:
-    if len(data) < 8:
-        return f"is {len(data)} bytes long, too short for a footer"
-    length, magic = struct.unpack("<II", data[-8:])
-    if magic != FOOTER_MAGIC or length > len(data) - 8:
-        return "has no footer (cut short or overwritten at its end)"
-    try:
-        crc = orjson.loads(data[-8 - length : -8])["crc"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return "has an unreadable footer"
-    if zlib.crc32(memoryview(data)[: len(data) - 8 - length]) != crc:
+def _footer_problem(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < 8:
+            return f"is {size} bytes long, too short for a footer"
+        fh.seek(size - 8)
+        length, magic = struct.unpack("<II", fh.read(8))
+        if magic != FOOTER_MAGIC or length > size - 8:
+            return "has no footer (cut short or overwritten at its end)"
+        body = size - 8 - length
+        fh.seek(body)
+        try:
+            crc = orjson.loads(fh.read(length))["crc"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return "has an unreadable footer"
+        fh.seek(0)
+        actual, left = 0, body
+        while left > 0:
+            block = fh.read(min(left, 1 << 20))
+            if not block:
+                return "has no footer (cut short or overwritten at its end)"
+            actual = zlib.crc32(block, actual)
+            left -= len(block)
+    if actual != crc:
         return "does not match its checksum (its content changed)"
     return None
 
@@ -125,27 +143,40 @@ class MappedFiles:
         self._watch: int | None = None
         self._finalizer: Any = None  # weakref.finalize closing the watch
 
-    def record(self) -> None:
-        """Note the sizes of the files of every segment ``meta.json`` names. Call
-        :meth:`watch` before reloading the searcher and this right after, so that a change
-        in between shows at the next check. A meta.json that cannot be read leaves nothing
-        to check: tantivy reports that one itself."""
-        self.sizes = segment_files(self.folder) or {}
+    def reload(self, reload: Callable[[], None]) -> None:
+        """Run ``reload`` (tantivy's, which maps new segments' files and keeps its maps of
+        the others) and note the sizes it mapped: each file's largest size seen before,
+        during or after it. A file shorter after than before was cut under it. A meta.json
+        that cannot be read leaves nothing to check: tantivy reports that one itself."""
+        before = segment_files(self.folder) or {}
+        self.watch()  # first: whatever changes from here on shows at the next check
+        reload()
+        after = segment_files(self.folder) or {}
+        sizes = {}
+        for name, now in after.items():
+            size = max(now, before.get(name, 0), self.sizes.get(name, 0))
+            if size > now:
+                raise FileCutError(f"{name} was cut from {size:,} to {now:,} bytes")
+            sizes[name] = size
+        self.sizes = sizes
 
     def check(self) -> bool:
         """Raise :class:`FileCutError` for a file that is now shorter than recorded. False
-        when a file is gone (tantivy replaced its segments: reload, then :meth:`record`),
-        True when every file is as long as it was."""
+        when a file is gone (tantivy replaced its segments: :meth:`reload`), True when every
+        file is as long as it was. Call it before every reload as well: tantivy keeps its
+        maps of the segments a commit left alone."""
         if self._watch is not None and not self._changed():
             return True
+        whole = True
         for name, size in self.sizes.items():
             try:
                 now = os.stat(os.path.join(self.folder, name)).st_size
             except FileNotFoundError:
-                return False
+                whole = False  # and the others are still checked: one may be cut
+                continue
             if now < size:
                 raise FileCutError(f"{name} was cut from {size:,} to {now:,} bytes")
-        return True
+        return whole
 
     def close(self) -> None:
         if self._finalizer is not None:

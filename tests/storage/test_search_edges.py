@@ -127,6 +127,8 @@ async def test_filters_given_as_arguments_are_checked_as_typed_ones(tmp_path: Pa
         ("apple role:user role:assistant", "assistant", ["m2"]),
         ("apple role:user", ["user", "assistant"], ["m1"]),
         ("apple", "assistant", ["m2"]),
+        ("apple role:user", [], ["m1"]),  # an empty list: no such filter
+        ("apple", [], ["m1", "m2"]),
     ]:
         results = await archive.search(query, "keyword", role=role)
         assert sorted(h.message_id or "" for h in results.hits) == found, (query, role)

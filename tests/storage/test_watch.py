@@ -41,8 +41,7 @@ def files(
     elif watch._LIBC is None:
         pytest.skip("inotify is Linux's")
     mapped = MappedFiles(folder_with_segment(tmp_path / "ft"))
-    mapped.watch()
-    mapped.record()
+    mapped.reload(lambda: None)
     assert (mapped._watch is not None) == (request.param == "watched")
     return mapped
 
@@ -63,6 +62,22 @@ def test_a_file_gone_asks_for_a_reload(files: MappedFiles) -> None:
     assert files.check() is False
 
 
+def test_a_file_cut_before_a_reload_keeps_its_mapped_size(files: MappedFiles) -> None:
+    """tantivy keeps its maps of the segments a commit left alone: a reload must not take a
+    cut file's new size as the mapped one (the next read past it would be SIGBUS)."""
+    store = Path(files.folder) / f"{SEGMENT}.store"
+    cut(store, 4_000)
+    with pytest.raises(FileCutError, match=r"\.store was cut from 10,000 to 4,000"):
+        files.reload(lambda: None)
+
+
+def test_a_file_cut_while_tantivy_reloads_is_found(files: MappedFiles) -> None:
+    idx = Path(files.folder) / f"{SEGMENT}.idx"
+    files.sizes = {}  # as for a new segment: first seen in this reload
+    with pytest.raises(FileCutError, match=r"\.idx was cut from 10,000 to 10"):
+        files.reload(lambda: cut(idx, 10))
+
+
 def test_a_file_grown_or_rewritten_at_its_size_passes(files: MappedFiles) -> None:
     (Path(files.folder) / f"{SEGMENT}.store").write_bytes(b"y" * 12_000)
     assert files.check() is True
@@ -73,8 +88,7 @@ def test_watched_checks_stat_nothing_until_the_folder_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mapped = MappedFiles(folder_with_segment(tmp_path / "ft"))
-    mapped.watch()
-    mapped.record()
+    mapped.reload(lambda: None)
     stats: list[str] = []
     real_stat = os.stat
 
