@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -106,19 +105,6 @@ def test_exclusions_with_a_filter_or_a_word_are_searchable() -> None:
     # Only the known fields are filters: an unknown one is text, and may be excluded.
     parsed = parse("-foo:bar fox")
     assert parsed.excluded == [Term("foo:bar")] and parsed.groups == [[Term("fox")]]
-
-
-@pytest.fixture
-def time_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """Set the local time zone (TZ) for the test; the real one comes back after it."""
-
-    def use(name: str) -> None:
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield use
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.parametrize(

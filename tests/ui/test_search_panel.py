@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,18 @@ from storage.search.query import QuerySyntaxError, parse
 from storage.search.results import Hit, SearchResults
 from tests.ui.conftest import run_async, until
 from ui.models import HitRoles
-from ui.models.search import hit_key
+from ui.models.search import hit_key, lead_cut
 from ui.widgets.main_window import MainWindow
-from ui.widgets.search import SNIPPET_LINES, HitDelegate, SearchPanel
+from ui.widgets.search import (
+    SNIPPET_LINES,
+    HitDelegate,
+    InputError,
+    Request,
+    SearchPanel,
+    box_date,
+    filter_conflict,
+)
+from ui.widgets.sidebar import PREVIEW_CHARS, TextPreview
 
 A002 = "chat_session_20250310_201000_000000_a002"
 A003 = "chat_session_20250402_183000_000000_a003"
@@ -318,12 +328,10 @@ def test_dates_and_filters_go_to_the_archive_as_arguments(
             "gzip OR",
             {"mode": "keyword", "limit": 50, "offset": 0, "role": "assistant"},
         )
-        # A filter typed in the query that the Role box contradicts: said, not ORed.
+        # A filter typed in the query that the Role box rules out: said, not searched.
         before = len(calls)
         assert await search_for(panel, "role:user gzip") == []
-        assert "role:user" in panel.status.text() and "the Role box says assistant" in (
-            panel.status.text()
-        )
+        assert panel.status.text() == "role:user in the query and Role 'assistant' cannot both hold"
         assert len(calls) == before
         found = await search_for(panel, "role:assistant python")
         assert found and {h.role for h in found} == {"assistant"}
@@ -457,11 +465,9 @@ def test_another_user_keeps_the_hits_unless_they_are_this_users(
 
 
 # ------------------------------------------------------------------ 6. what a row shows
-def test_a_row_shows_its_first_highlight(qtbot: Any, qloop: Any, qtmodeltester: Any) -> None:
-    text = " ".join(f"filler{i}" for i in range(30))  # ~230 characters before the match
-    snippet = f"{text} xylophone and a few words after it"
-    start = snippet.index("xylophone")
-    hit = Hit(
+def xylophone_hit(snippet: str, start: int) -> Hit:
+    """A message hit whose snippet has "xylophone" highlighted at ``start``."""
+    return Hit(
         kind="message",
         user_id="ada",
         session_id="s1",
@@ -472,10 +478,17 @@ def test_a_row_shows_its_first_highlight(qtbot: Any, qloop: Any, qtmodeltester: 
         title="Long",
     )
 
-    async def fake(
-        query: str, *, mode: str, limit: int, offset: int, **filters: Any
-    ) -> SearchResults:
-        return SearchResults(query, mode, 1, [hit])  # type: ignore[arg-type]
+
+def laid_out_row(
+    qtbot: Any, qloop: Any, qtmodeltester: Any, snippet: str
+) -> tuple[SearchPanel, QModelIndex, HitDelegate, QStyleOptionViewItem, Any]:
+    """A panel listing one hit of ``snippet`` ("xylophone" highlighted; keep the panel
+    while the rest is used: they are its), the hit's row, the delegate, the row's style
+    option and the document the row lays out and paints."""
+    hit = xylophone_hit(snippet, snippet.index("xylophone"))
+
+    async def fake(query: str, **kwargs: Any) -> SearchResults:
+        return SearchResults(query, "keyword", 1, [hit])
 
     panel = standalone_panel(qtbot, fake)
     qtmodeltester.check(panel.model)
@@ -487,7 +500,13 @@ def test_a_row_shows_its_first_highlight(qtbot: Any, qloop: Any, qtmodeltester: 
     option.rect = panel.view.visualRect(index)
     option.font = panel.view.font()
     option.palette = panel.view.palette()
-    doc = delegate._doc(option, index)  # what the row lays out and paints
+    return panel, index, delegate, option, delegate._doc(option, index)
+
+
+def test_a_row_shows_its_first_highlight(qtbot: Any, qloop: Any, qtmodeltester: Any) -> None:
+    text = " ".join(f"filler{i}" for i in range(30))  # ~230 characters before the match
+    snippet = f"{text} xylophone and a few words after it"
+    _panel, index, delegate, option, doc = laid_out_row(qtbot, qloop, qtmodeltester, snippet)
     found = doc.find("xylophone")
     block = found.block()
     line = block.layout().lineForTextPosition(found.selectionStart() - block.position())
@@ -656,3 +675,388 @@ def test_keys_move_between_the_query_and_the_hits(
         assert QApplication.focusWidget() is panel.query
     QTest.keyClick(panel.query, Qt.Key.Key_Escape)
     assert panel.query.text() == ""
+
+
+# ------------------------------------------------------------------ review of the rework
+def test_an_attached_document_hit_is_seen_beside_the_search_panel(
+    window: MainWindow, qloop: Any, sample_copy: Path, tmp_path: Path
+) -> None:
+    attached = tmp_path / "attached_notes.txt"
+    attached.write_text("Filler line.\n" * 400 + "A wombatologist is mentioned here.\n")
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle(timeout=30)
+        await window.archive.ingest([attached], "ada", A003)
+        await window.select_user("ada")
+        panel = await ready(window, window.archive)
+        assert window.search_dock.isVisible() and not window.details.isVisible()
+
+        found = await search_for(panel, "wombatologist")
+        assert found[0].kind == "document" and found[0].session_id == A003
+        panel.view.activated.emit(panel.model.index(0, 0))
+        preview = window.details.document_preview
+        await until(lambda: preview.textCursor().hasSelection(), timeout=15)
+        await window.tasks.wait_idle()
+        assert preview.textCursor().selectedText() == "wombatologist"
+        # Seen: the preview and every widget up to the window are shown, with room, and the
+        # selected word is inside the part of the text in view.
+        assert window.search_dock.isVisible()  # the hits stay beside it
+        widget: Any = preview
+        while widget is not None:
+            assert widget.isVisible(), widget
+            widget = widget.parentWidget()
+        assert not preview.visibleRegion().isEmpty()
+        assert preview.viewport().height() > 50 and preview.viewport().width() > 100
+        assert preview.viewport().rect().contains(preview.cursorRect())
+        assert window.details_toggle.isChecked()
+
+        # The next hit is a message: the search panel has the room again.
+        await search_for(panel, "gzip")
+        panel.view.activated.emit(panel.model.index(0, 0))
+        await until(lambda: window.session is not None and window.session.session_id != A003)
+        await window.tasks.wait_idle()
+        assert not window.details.isVisible() and window.details_toggle.isChecked()
+
+        # View → Details pane unchecked: shown for the passage, unchecked again after it.
+        window.details_toggle.setChecked(False)
+        await search_for(panel, "wombatologist")
+        panel.view.activated.emit(panel.model.index(0, 0))
+        await until(lambda: window.details.document_preview.isVisible(), timeout=15)
+        await window.tasks.wait_idle()
+        assert window.details.isVisible() and window.details_toggle.isChecked()
+        window.search_dock.hide()
+        assert not window.details.isVisible() and not window.details_toggle.isChecked()
+
+    run_async(qloop, scenario(), timeout=90)
+    assert window.errors == []
+
+
+def test_a_hit_at_the_end_of_a_long_document_is_shown_whole(qtbot: Any) -> None:
+    head = ("filler line of text " * 4 + "\n") * 2600  # lines of 81 characters
+    tail = "a long paragraph without a line break " * 30 + "the quokkaphile ends it."
+    text = head + tail
+    assert len(text) > PREVIEW_CHARS
+    span = (len(text) - 400, len(text))  # the last chunk
+    view = TextPreview()
+    qtbot.addWidget(view)
+    part = view.show_text(text, span, ["quokkaphile"])
+    shown = view.toPlainText()
+    assert shown.endswith(text[span[0] : span[1]])
+    assert view.textCursor().selectedText() == "quokkaphile"
+    start = len(text) - len(shown)
+    assert start == 0 or text[start - 1] == "\n"  # from the start of a line
+    assert part == f"characters {start + 1:,}–{len(text):,} of {len(text):,}"
+
+
+def paged_index(n: int) -> tuple[list[Hit], list[tuple[int, int]], Search]:
+    """A fake archive's hits (change the list to change the archive), the (offset, limit)
+    of each search, and the search."""
+    index = fake_hits(n)
+    calls: list[tuple[int, int]] = []
+
+    async def search(
+        query: str, *, mode: str, limit: int, offset: int, **filters: Any
+    ) -> SearchResults:
+        calls.append((offset, limit))
+        await asyncio.sleep(0.01)
+        return SearchResults(query, mode, len(index), index[offset : offset + limit])  # type: ignore[arg-type]
+
+    return index, calls, search
+
+
+def test_hits_are_read_again_when_the_archive_changes(
+    qtbot: Any, qloop: Any, qtmodeltester: Any
+) -> None:
+    index, calls, search = paged_index(40)
+    panel = standalone_panel(qtbot, search, page_size=10)
+    qtmodeltester.check(panel.model)
+
+    async def scenario() -> None:
+        await search_for(panel, "hit")
+        panel.view.scrollToBottom()
+        await until(lambda: panel.model.rowCount() == 20)
+        panel.view.setCurrentIndex(panel.model.index(12, 0))
+        current = hits(panel)[12]
+        panel.view.scrollTo(panel.model.index(8, 0), panel.view.ScrollHint.PositionAtTop)
+        top = hits(panel)[8]
+        # Hits before the user's place go and others come; the list is read again soon.
+        del index[2:5]
+        index[0:0] = [replace(h, session_id=f"new{i}") for i, h in enumerate(index[:2])]
+        panel.archive_changed()
+        await until(lambda: calls[-1] == (0, 20) and not panel.model.fetching)
+        assert hits(panel) == index[:20]
+        assert panel.view.currentIndex().row() == index.index(current)
+        assert panel.view.indexAt(panel.view.viewport().rect().topLeft()).row() == index.index(top)
+        assert panel.status.text() == "39 matches, 20 shown"
+
+        # A page on its way when the archive changes is not appended at its old offset; and
+        # while a job still writes, the list is read again when it asks for more.
+        gate = asyncio.Event()
+        real = search
+
+        async def held(query: str, **kwargs: Any) -> SearchResults:
+            if kwargs["offset"]:
+                await gate.wait()
+            return await real(query, **kwargs)
+
+        panel.set_search(held, "ada")
+        await search_for(panel, "hit")
+        panel.view.scrollToBottom()
+        await until(lambda: panel.model.fetching)  # the page at offset 10, held
+        panel.view.scrollToTop()  # the user reads on (the list does not ask for more)
+        before, listed = len(calls), hits(panel)
+        del index[0:3]
+        panel.archive_changed(settled=False)
+        gate.set()
+        await asyncio.sleep(0.6)  # longer than RELOAD_MS: not read again yet
+        assert len(calls) == before and panel.model.outdated
+        assert hits(panel) == listed  # the page read at offset 10 was dropped
+        panel.view.scrollToBottom()
+        await until(lambda: calls[-1] == (0, 20) and not panel.model.fetching)
+        while panel.model.canFetchMore(QModelIndex()) or panel.model.fetching:
+            shown = panel.model.rowCount()
+            panel.view.scrollToBottom()
+            await until(lambda n=shown: panel.model.rowCount() > n)
+        assert hits(panel) == index  # none missed, none gone still listed
+        assert panel.status.text() == "36 matches"
+
+        # Read again when all were shown, too: the count is never one of before.
+        index.append(replace(index[0], session_id="late"))
+        panel.archive_changed()
+        await until(lambda: panel.status.text() == "37 matches, 36 shown")
+        panel.view.scrollToBottom()
+        await until(lambda: panel.status.text() == "37 matches")
+        assert hits(panel) == index
+
+    run_async(qloop, scenario(), timeout=30)
+
+
+def test_paging_after_a_deletion_lists_what_the_archive_holds(
+    window: MainWindow, qloop: Any, sample_copy: Path
+) -> None:
+    async def scenario() -> None:
+        archive = await Archive.open(sample_copy, overrides={"search": {"page_size": "10"}})
+        panel = await ready(window, archive)
+        first = await search_for(panel, "the")
+        assert panel.model.rowCount() == 10 < panel.model.total
+        gone = next(h for h in first if h.kind == "message" and h.user_id == window.user_id)
+        await window.archive.delete_session(gone.user_id, gone.session_id)
+        await window.tasks.wait_idle(timeout=30)
+        while panel.model.canFetchMore(QModelIndex()) or panel.model.fetching:
+            shown = panel.model.rowCount()
+            panel.view.scrollToBottom()
+            await until(lambda n=shown: panel.model.rowCount() > n and not panel.model.fetching)
+        fresh = await window.archive.search("the", mode="keyword", limit=1000)
+        assert {hit_key(h) for h in hits(panel)} == {hit_key(h) for h in fresh.hits}
+        assert all(h.session_id != gone.session_id for h in hits(panel))
+        assert panel.status.text() == f"{fresh.total} matches"
+
+    run_async(qloop, scenario(), timeout=60)
+    assert window.errors == []
+
+
+def test_enter_is_forgotten_when_its_search_fails(qtbot: Any, qloop: Any) -> None:
+    failing = [True]
+
+    async def flaky(query: str, **kwargs: Any) -> SearchResults:
+        await asyncio.sleep(0.01)
+        if failing[0]:
+            raise OSError(11, "Resource temporarily unavailable")
+        return SearchResults(query, "keyword", 3, fake_hits(3))
+
+    panel = standalone_panel(qtbot, flaky)
+    opened: list[Hit] = []
+    panel.hit_activated.connect(opened.append)
+
+    async def scenario() -> None:
+        panel.query.setFocus()
+        QTest.keyClicks(panel.query, "hit")
+        QTest.keyClick(panel.query, Qt.Key.Key_Return)
+        await until(lambda: panel.status.text().startswith("Search failed"))
+        failing[0] = False
+        panel.refresh()  # the window's, when an index update ends minutes later
+        assert panel.task is not None
+        await panel.task
+        assert panel.status.text() == "3 matches" and opened == []
+
+        # Still running when the same search starts again (an index update ended): opened.
+        panel.query.setText("hits")
+        QTest.keyClick(panel.query, Qt.Key.Key_Return)
+        panel.refresh()
+        await until(lambda: bool(opened))
+        assert opened == [hits(panel)[0]]
+
+    run_async(qloop, scenario(), timeout=30)
+
+
+def test_a_page_size_saved_during_a_search_keeps_paging(qtbot: Any, qloop: Any) -> None:
+    _index, calls, search = paged_index(65)
+    gate = asyncio.Event()
+
+    async def held(query: str, **kwargs: Any) -> SearchResults:
+        if not kwargs["offset"]:
+            await gate.wait()
+        return await search(query, **kwargs)
+
+    panel = standalone_panel(qtbot, held, page_size=20)
+
+    async def scenario() -> None:
+        panel.query.setText("hit")
+        panel.run_now()
+        await asyncio.sleep(0.05)
+        panel.set_page_size(50)  # search.page_size saved meanwhile
+        gate.set()
+        assert panel.task is not None
+        await panel.task
+        assert panel.model.rowCount() == 20 and panel.model.canFetchMore(QModelIndex())
+        panel.view.scrollToBottom()
+        await until(lambda: panel.model.rowCount() == 65)
+        assert calls == [(0, 20), (20, 50)] and panel.status.text() == "65 matches"
+
+    run_async(qloop, scenario(), timeout=30)
+
+
+def test_closing_the_window_stops_the_search_panel(
+    window: MainWindow, qloop: Any, sample_copy: Path
+) -> None:
+    calls: list[tuple[str, int]] = []
+
+    async def scenario() -> None:
+        archive = await Archive.open(sample_copy, overrides={"search": {"page_size": "5"}})
+        panel = await ready(window, archive)
+        real = window.archive.search
+        never = asyncio.Event()
+
+        async def held(query: str, **kwargs: Any) -> SearchResults:
+            calls.append((query, kwargs["offset"]))
+            if kwargs["offset"]:
+                await never.wait()
+            return await real(query, **kwargs)
+
+        panel.set_search(held, window.user_id)
+        await search_for(panel, "the")
+        panel.view.scrollToBottom()
+        await until(lambda: panel.model.fetching)
+        page = panel.model._task
+        QTest.keyClicks(panel.query, "x")  # typed, and the window closed within the debounce
+        window.close()
+        await asyncio.sleep(0.5)
+        assert calls == [("the", 0), ("the", 5)]  # no search of "thex" after the close
+        assert page is not None and page.cancelled()
+        assert panel.task is not None and panel.task.done()
+        running = [t.get_coro().__qualname__ for t in asyncio.all_tasks() if not t.done()]
+        assert not [name for name in running if name.startswith(("Search", "MainWindow"))]
+        panel.archive_changed()  # a job the close cancelled ends: the hits are not read again
+        await asyncio.sleep(0.6)
+        assert calls == [("the", 0), ("the", 5)]
+
+    run_async(qloop, scenario(), timeout=60)
+
+
+def test_a_search_error_leaves_the_status_bar_when_search_works_again(
+    window: MainWindow, qloop: Any, sample_copy: Path
+) -> None:
+    async def broken(query: str, **kwargs: Any) -> SearchResults:
+        raise OSError(5, "Input/output error", "/archive/.index/fulltext")
+
+    async def working(query: str, **kwargs: Any) -> SearchResults:
+        return SearchResults(query, "keyword", 3, fake_hits(3))
+
+    async def scenario() -> None:
+        panel = await ready(window, sample_copy)
+        panel.set_search(broken, window.user_id)
+        await search_for(panel, "hit")
+        assert "Input/output error" in window.status_label.text()
+        panel.set_search(working, window.user_id)
+        await search_for(panel, "hit")
+        assert window.status_label.text() == ""
+
+        # Something else said since the error stays.
+        panel.set_search(broken, window.user_id)
+        await search_for(panel, "hits")
+        window.notify("Settings saved")
+        panel.set_search(working, window.user_id)
+        await search_for(panel, "hit")
+        assert window.status_label.text() == "Settings saved"
+
+    run_async(qloop, scenario(), timeout=60)
+    assert len(window.errors) == 2
+
+
+@pytest.mark.parametrize(
+    ("zone", "name", "text"),
+    [("Asia/Tokyo", "after", "0001"), ("America/New_York", "before", "9999-12-31T23:59")],
+)
+def test_a_date_box_says_why_as_the_query_language_does(
+    time_zone: Callable[[str], None], zone: str, name: str, text: str
+) -> None:
+    time_zone(zone)
+    with pytest.raises(InputError) as info:
+        box_date(name, text)
+    assert str(info.value) == f"{name}: {text!r} is too far in the past or future to search"
+    with pytest.raises(InputError, match=r"^after: '2025-13-45' is not a date \(use YYYY"):
+        box_date("after", "2025-13-45")
+
+
+def test_a_typed_filter_and_a_box_both_hold(qtbot: Any, qloop: Any) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def fake(query: str, **kwargs: Any) -> SearchResults:
+        calls.append((query, kwargs))
+        return SearchResults(query, "keyword", 3, fake_hits(3))
+
+    panel = standalone_panel(qtbot, fake)
+    assert filter_conflict(Request("role:user gzip", "keyword", (("role", "assistant"),))) == (
+        "role:user in the query and Role 'assistant' cannot both hold"
+    )
+    assert filter_conflict(Request("kind:document gzip", "keyword", (("kind", "message"),))) == (
+        "kind:document in the query and Kind 'message' cannot both hold"
+    )
+    assert filter_conflict(Request("user:grace gzip", "keyword", (("user", "ada"),))) == (
+        "user:grace in the query and This user 'ada' cannot both hold"
+    )
+    either = Request("role:user role:assistant gzip", "keyword", (("role", "assistant"),))
+    assert filter_conflict(either) is None
+
+    async def scenario() -> None:
+        # Dates typed and in a box both apply (the later after, the earlier before): searched.
+        panel.after.setText("2025-03")
+        panel.before.setText("2025-06")
+        await search_for(panel, "after:2025 before:2026 hit")
+        assert panel.status.text() == "3 matches"
+        assert calls[-1][1]["after"] == dt.datetime(2025, 3, 1).astimezone()
+        assert calls[-1][1]["before"] == dt.datetime(2025, 6, 1).astimezone()
+        panel.role.setCurrentIndex(panel.role.findText("assistant"))
+        before = len(calls)
+        await search_for(panel, "role:user hit")
+        assert panel.status.text() == "role:user in the query and Role 'assistant' cannot both hold"
+        assert len(calls) == before and panel.model.rowCount() == 0
+
+    run_async(qloop, scenario(), timeout=30)
+
+
+def test_a_row_is_full_when_its_highlight_is_near_the_snippet_end(
+    qtbot: Any, qloop: Any, qtmodeltester: Any
+) -> None:
+    snippet = " ".join(f"filler{i}" for i in range(30)) + " the xylophone"  # ~240 characters
+    start = snippet.index("xylophone")
+    _panel, _index, delegate, option, doc = laid_out_row(qtbot, qloop, qtmodeltester, snippet)
+    snippet_block = doc.begin().next()
+    doc.documentLayout().blockBoundingRect(snippet_block)  # laid out
+    assert snippet_block.layout().lineCount() >= SNIPPET_LINES  # not one line and two empty
+    found = doc.find("xylophone")
+    line = snippet_block.layout().lineForTextPosition(
+        found.selectionStart() - snippet_block.position()
+    )
+    top = doc.documentLayout().blockBoundingRect(snippet_block).top()
+    assert top + line.y() + line.height() <= delegate._text_height(option.font)  # in sight
+    assert snippet_block.text().startswith("…")  # the start of the snippet is still cut
+
+    # The cut itself: as early as the rest still fits, never after the highlight's lead.
+    def fits(rest: str) -> bool:
+        return len(rest) <= 100
+
+    cut = lead_cut(snippet, start, fits=fits)
+    assert cut <= lead_cut(snippet, start) and len(snippet) - cut <= 100
+    assert snippet[cut - 1] == " " and len(snippet) - snippet.rfind(" ", 0, cut - 1) - 1 > 100

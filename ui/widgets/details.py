@@ -91,7 +91,7 @@ class DetailsPane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         self.text = QTextBrowser(self)
         self.text.setOpenLinks(False)
@@ -144,6 +144,9 @@ class DetailsPane(QWidget):
         hit = f" — the search hit{f' on page {page}' if page else ''} is selected" if span else ""
         more = f" ({part})" if part else ""
         self.document_label.setText(f"{name}: extracted text{more}{hit}")
+        if span is not None:
+            self._layout.activate()  # the label's lines, now: then the passage in view
+            self.document_preview.scroll_to_selection()
 
     def show_session(
         self,

@@ -157,6 +157,13 @@ class MainWindow(QMainWindow):
         # The hits listed were searched while the index was being updated: searched again
         # when the update has indexed something (a new archive's first one: everything).
         self._search_outdated = False
+        # The status bar's text when it said a search had failed: cleared by the next search
+        # that succeeds, unless something else has been said since.
+        self._search_error: str | None = None
+        # The details pane is shown beside the search panel for a document hit's passage
+        # (the panel otherwise replaces it): hidden again for the next hit without one.
+        self._details_for_hit = False
+        self._details_unchecked = False  # ... and View → Details pane was unchecked before
         self._prepare_later: asyncio.TimerHandle | None = None
         self._index_pending = False  # another process wrote while a job ran: index after it
         # An index update was cancelled, failed or could not start: searches here do not
@@ -195,6 +202,7 @@ class MainWindow(QMainWindow):
         self.search_panel.hit_activated.connect(self._on_search_hit_activated)
         self.search_panel.search_started.connect(self._on_search_panel_search_started)
         self.search_panel.search_failed.connect(self._on_search_panel_search_failed)
+        self.search_panel.results_shown.connect(self._on_search_panel_results_shown)
 
         self.status_label = QLabel("", self)
         self.statusBar().addWidget(self.status_label, 1)
@@ -417,7 +425,7 @@ class MainWindow(QMainWindow):
         loop = asyncio.get_running_loop()
 
         def listener(change: Change) -> None:  # runs in the writing thread
-            loop.call_soon_threadsafe(self._on_change, change)
+            loop.call_soon_threadsafe(self._on_own_change, archive, change)
 
         self._unsubscribe = archive.changes.subscribe(listener)
         self.setWindowTitle(f"Flatchat — {archive.root}")
@@ -1052,7 +1060,25 @@ class MainWindow(QMainWindow):
 
     def _on_search_dock_visibility_changed(self, shown: bool) -> None:
         if shiboken6.isValid(self.details_toggle):  # also emitted while the window is torn down
+            self._show_details_for_hit(False)
             self.details.setVisible(not shown and self.details_toggle.isChecked())
+
+    def _show_details_for_hit(self, shown: bool) -> None:
+        """A document hit's passage is in the details pane: shown, beside the search panel
+        too (the user asked for that passage); ``shown`` False: the pane goes back to what
+        the search panel and View → Details pane say (the next hit is not in it)."""
+        if shown and self.details.isHidden():
+            self._details_for_hit = True
+            self._details_unchecked = not self.details_toggle.isChecked()
+            self.details_toggle.setChecked(True)  # the menu says it is shown
+            self.details.show()
+        elif not shown and self._details_for_hit:
+            self._details_for_hit = False
+            if self._details_unchecked:
+                self.details_toggle.setChecked(False)
+            self.details.setVisible(
+                not self.search_dock.isVisible() and self.details_toggle.isChecked()
+            )
 
     # ================================================================ search index
     def start_index_update(self, rebuild: bool = False) -> None:
@@ -1130,10 +1156,11 @@ class MainWindow(QMainWindow):
                     f"Search index up to date: {report.sources_indexed:,} sources "
                     f"({report.documents_added:,} entries) indexed in {report.seconds:.1f} s"
                 )
-            if self._search_outdated:
-                self._search_outdated = False
-                if changed:
-                    self.search_panel.refresh()
+            if changed and self._search_outdated:
+                self.search_panel.refresh()  # searched before (or while) it was indexed
+            elif changed:
+                self.search_panel.archive_changed()
+            self._search_outdated = False
         return report
 
     def _focus_filter(self) -> None:
@@ -1150,9 +1177,12 @@ class MainWindow(QMainWindow):
             return False
         if hit.user_id != self.user_id:
             await self.select_user(hit.user_id)
+        attached = hit.session_id is not None and hit.kind == "document" and bool(hit.doc_id)
+        # Shown before the session loads: laid out by the time the passage is scrolled to.
+        self._show_details_for_hit(attached)
         if hit.session_id is None:  # a document in the user's library
             return self.show_library_hit(hit)
-        self._doc_hit = hit if hit.kind == "document" and hit.doc_id else None
+        self._doc_hit = hit if attached else None
         shown = await self.open_session(hit.session_id, around=hit.message_id)
         if shown:
             self.select_session_in_list(hit.session_id)
@@ -1181,6 +1211,13 @@ class MainWindow(QMainWindow):
         """Logged and shown in the panel already; here as every other error the user can
         see (status bar, a box once, ``errors``)."""
         self.report_error("Searching", exc)
+        self._search_error = self.status_label.text()
+
+    def _on_search_panel_results_shown(self, _count: int) -> None:
+        """Search works again: the status bar stops saying it failed (if it still does)."""
+        if self._search_error is not None and self.status_label.text() == self._search_error:
+            self.status_label.setText("")
+        self._search_error = None
 
     # ================================================================ drops, ingest, import
     @staticmethod
@@ -1354,12 +1391,17 @@ class MainWindow(QMainWindow):
             )
         finally:
             self._worker_jobs -= writes
+            if writes and archive is self.archive:
+                self.search_panel.archive_changed()  # and indexed (an import indexes at its end)
 
     def _on_worker_changes(self, archive: Archive, batch: list[Change]) -> None:
         """A worker's changes: sessions refreshed together (an import touches hundreds),
         everything else as if this process had made it."""
         if archive is not self.archive:
             return
+        # The job indexes what it wrote before it ends (and then says so): meanwhile no page
+        # is read at an offset counted before.
+        self.search_panel.archive_changed(settled=False)
         for change in batch:
             updated = isinstance(change, MessagesAppended | MessagesRewritten) or (
                 isinstance(change, SessionChanged) and not change.deleted
@@ -1389,6 +1431,14 @@ class MainWindow(QMainWindow):
                 await self._sync_open_session()
 
     # ================================================================ changes
+    def _on_own_change(self, archive: Archive, change: Change) -> None:
+        """A write of this process's: the next search indexes it, so the hits listed (any
+        user's) are read again; then the lists follow."""
+        if archive is not self.archive:
+            return
+        self.search_panel.archive_changed()
+        self._on_change(change)
+
     def _on_change(self, change: Change) -> None:
         """A change announced by the archive (from a worker thread, hopped to this loop)."""
         if self.archive is None:
@@ -1476,6 +1526,9 @@ class MainWindow(QMainWindow):
             changed = await self._refresh_listing()
             if others:
                 self.index_soon()
+                # It may have indexed what it wrote itself (the update then has nothing to
+                # say): the hits listed are read again either way.
+                self.search_panel.archive_changed()
             elif full_look:
                 # Writers that do not stamp (a sync tool bringing files from another machine,
                 # an editor): the worker's refresh finds them by the files' sizes and times.
@@ -1646,6 +1699,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._poll.stop()
+        self.search_panel.stop()
         if self._prepare_later is not None:
             self._prepare_later.cancel()
         if self.jobs.control is not None:

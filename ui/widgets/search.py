@@ -9,6 +9,7 @@ import datetime as dt
 import html
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,24 +48,23 @@ from PySide6.QtWidgets import (
 from storage.search.query import QuerySyntaxError, parse, parse_date
 from storage.search.results import Hit, SearchResults
 from ui.errors import headline
-from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel
+from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel, hit_key, snippet_html
 
 log = logging.getLogger(__name__)
 DEBOUNCE_MS = 200
 SNIPPET_LINES = 3  # of a hit's snippet shown in the result list
+# Of a row's snippet lines the text is estimated to fill: lines break between words.
+FILL_SHARE = 0.85
 HIT_DOC_CACHE = 400  # laid-out hits kept: a few result lists
 MODES = ("keyword", "semantic", "hybrid")
 NOTE_CHARS = 160  # of a degraded-search note in the status line (its tooltip has it all)
 PROBLEM_CHARS = 400  # of an error in the status line (its tooltip has it all)
 DATE_FORMS = "use YYYY, YYYY-MM, YYYY-MM-DD or a date-time such as 2025-03-01T09:30"
-# The panel's filters, and what the user sees them as (to say which one disagrees with the query).
-FILTER_BOXES = {
-    "role": "the Role box",
-    "kind": "the Kind box",
-    "user": "the “This user” scope",
-    "after": "the after box",
-    "before": "the before box",
-}
+# The panel's filters that a filter typed in the query can contradict, as the user sees them.
+FILTER_BOXES = {"role": "Role", "kind": "Kind", "user": "This user"}
+# The archive changed under the hits listed: they are read again after this long without
+# another change (an import's or a deletion's changes come in bursts).
+RELOAD_MS = 500
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -86,40 +86,33 @@ class Request:
 
 
 def box_date(name: str, text: str) -> dt.datetime:
-    """The date typed in the after or before box, in the forms the query language accepts."""
+    """The date typed in the after or before box, in the forms the query language accepts;
+    :class:`InputError` says why not, as the query language does."""
     try:
         return parse_date(text, name, text, 0)
-    except QuerySyntaxError:
-        raise InputError(f"{name}: {text!r} is not a date ({DATE_FORMS})") from None
+    except QuerySyntaxError as exc:
+        # Its detail reads "after:0001 is too far in the past…", as if typed in the query.
+        typed = f"{name}:{text} "
+        reason = exc.detail[len(typed) :] if exc.detail.startswith(typed) else exc.detail
+        raise InputError(f"{name}: {text!r} {reason}") from None
 
 
 def filter_conflict(request: Request) -> str | None:
-    """A filter typed in the query that a box of the panel contradicts: the archive would
-    accept either value (or the box's date alone), where the user means both."""
+    """A filter typed in the query that a box of the panel (role, kind, this user) rules
+    out: the archive makes both hold, so nothing could match; said instead of searching.
+    Dates need no such word: both hold (the later after, the earlier before)."""
     try:
         typed = parse(request.text).filters
     except QuerySyntaxError:
         return None  # the search says what is wrong with the query
     for name, value in request.filters:
-        said = getattr(typed, name)
-        if not said:
+        if name not in FILTER_BOXES:
             continue
-        if isinstance(value, str):
-            agree = {str(v).casefold() for v in said} == {value.casefold()}
+        said: list[str] = getattr(typed, name)
+        if said and value not in said:  # as the archive compares them (kind is lowercase)
             shown = " ".join(f"{name}:{v}" for v in said)
-        else:
-            agree = said == value
-            shown = f"{name}:{_filter_text(said)}"
-        if not agree:
-            return (
-                f"The query says {shown} but {FILTER_BOXES[name]} says {_filter_text(value)}: "
-                "keep one of them"
-            )
+            return f"{shown} in the query and {FILTER_BOXES[name]} {value!r} cannot both hold"
     return None
-
-
-def _filter_text(value: Any) -> str:
-    return value.isoformat(timespec="minutes") if isinstance(value, dt.datetime) else str(value)
 
 
 def short_line(text: str, limit: int) -> str:
@@ -160,22 +153,68 @@ class HitDelegate(QStyledItemDelegate):
         if doc is not None:
             self._docs.move_to_end(key)
             return doc
-        doc = QTextDocument()
-        doc.setDefaultFont(option.font)
-        doc.setDocumentMargin(4)
         # One line for where it is from (elided, so every row has the same lines), escaped:
         # a session title may hold "<".
         small = _small(option.font)
         line = QFontMetrics(small).elidedText(source, Qt.TextElideMode.ElideRight, width - 12)
-        doc.setHtml(
+        head = (
             f"<div style='color:{muted}; font-size:{small.pointSizeF():.2f}pt'>"
-            f"{html.escape(line)}</div><div>{snippet}</div>"
+            f"{html.escape(line)}</div>"
         )
-        doc.setTextWidth(width)
+        hit = index.data(HitRoles.RECORD)
+        # A highlight near the end of the snippet: the row starts earlier, so that its lines
+        # are full (not one line and two empty ones), if the highlight stays in sight.
+        filled = (
+            snippet_html(hit, fits=self._fits(option.font, width))
+            if isinstance(hit, Hit)
+            else snippet
+        )
+        doc = self._layout(option.font, width, head + f"<div>{filled}</div>")
+        if filled != snippet and not self._highlight_shown(doc, option.font):
+            doc = self._layout(option.font, width, head + f"<div>{snippet}</div>")
         self._docs[key] = doc
         if len(self._docs) > HIT_DOC_CACHE:
             self._docs.popitem(last=False)
         return doc
+
+    @staticmethod
+    def _layout(font: QFont, width: int, text: str) -> QTextDocument:
+        doc = QTextDocument()
+        doc.setDefaultFont(font)
+        doc.setDocumentMargin(4)
+        doc.setHtml(text)
+        doc.setTextWidth(width)
+        return doc
+
+    @staticmethod
+    def _fits(font: QFont, width: int) -> Callable[[str], bool]:
+        """Whether a snippet's text leaves some of a row's SNIPPET_LINES lines empty: an
+        estimate (lines break between words and highlights are bold), checked after."""
+        metrics = QFontMetrics(font)
+        room = SNIPPET_LINES * (width - 8) * FILL_SHARE
+
+        def fits(rest: str) -> bool:
+            return metrics.horizontalAdvance("…" + rest.replace("\n", " ")) <= room
+
+        return fits
+
+    def _highlight_shown(self, doc: QTextDocument, font: QFont) -> bool:
+        """Whether the snippet's first highlight ends within the lines a row shows."""
+        block = doc.begin().next()  # the snippet, after the line saying where it is from
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                if fragment.charFormat().background().style() != Qt.BrushStyle.NoBrush:
+                    end = fragment.position() + fragment.length() - 1 - block.position()
+                    top = doc.documentLayout().blockBoundingRect(block).top()  # lays it out
+                    line = block.layout().lineForTextPosition(end)
+                    if not line.isValid():
+                        return False
+                    return top + line.y() + line.height() <= self._text_height(font)
+                it += 1
+            block = block.next()
+        return True  # no highlight
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         """The same for every hit (the view has uniform item sizes): where it is from, then
@@ -276,6 +315,15 @@ class SearchPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.run_now)
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(RELOAD_MS)
+        self._reload_timer.timeout.connect(self.model.reload)
+        self._changes = 0  # archive changes seen (a search in flight may predate the last)
+        self._stopped = False  # the window closed (until it shows an archive again)
+        # Where the user was in the hits (keys from the first row in view on, the current
+        # one's) while they are read again.
+        self._place: tuple[list[Hashable], Hashable | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._running: Request | None = None  # what the search in flight is for
         self._shown: Request | None = None  # what the hits listed answer
@@ -292,6 +340,8 @@ class SearchPanel(QWidget):
         self.view.clicked.connect(self._on_view_activated)
         self.model.page_loaded.connect(self._on_model_page_loaded)
         self.model.page_failed.connect(self._on_model_page_failed)
+        self.model.reloading.connect(self._on_model_reloading)
+        self.model.reloaded.connect(self._on_model_reloaded)
         self.query.installEventFilter(self)
         self.view.installEventFilter(self)
 
@@ -300,6 +350,7 @@ class SearchPanel(QWidget):
         """Another archive (or none): its results and any search of the last one go; the
         query typed is searched in this one."""
         self._stop()
+        self._stopped = False
         self.search = search
         self.user_id = user_id
         self._shown = self._open_first = None
@@ -342,6 +393,26 @@ class SearchPanel(QWidget):
         """Search again for what is typed (the index changed under the hits listed)."""
         if self.search is not None and self.query.text().strip():
             self.run_now()
+
+    def archive_changed(self, settled: bool = True) -> None:
+        """The archive (or its index) changed: hits listed may be gone and others may have
+        come, so no page is appended at an offset counted before. The hits are read again
+        from the start, keeping the user's place: soon, or, unless ``settled`` (a job is
+        still writing: the window calls again when it ends), when the list asks for more."""
+        if self._stopped:
+            return  # the window closed (its hits go with the next archive it shows)
+        self._changes += 1
+        self.model.mark_outdated()
+        if settled and self.model.outdated:
+            self._reload_timer.start()
+
+    def stop(self) -> None:
+        """The window closes: the search and page in flight are cancelled, and no timer
+        starts another (or reads the hits again) against widgets about to go, not even for
+        a change the archive reports after (a job cancelled by the close ends later)."""
+        self._stop()
+        self._stopped = True
+        self._open_first = None
 
     def focus_query(self) -> None:
         self.query.setFocus()
@@ -387,12 +458,15 @@ class SearchPanel(QWidget):
             problem = ""
         except InputError as exc:
             request, problem = None, str(exc)
+        if self._open_first != request:
+            self._open_first = None  # Enter was for another search: this one supersedes it
         self._running = request
         self._task = asyncio.ensure_future(self._search(request, problem))
 
     def _stop(self) -> None:
         """Cancel the search in flight and the page being fetched."""
         self._timer.stop()
+        self._reload_timer.stop()
         self.model.stop_fetching()
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -406,22 +480,53 @@ class SearchPanel(QWidget):
         search = self.search
         if search is None:
             return
+        limit, changes = self.model.page_size, self._changes  # either may change meanwhile
+        # Cancelled, this search was superseded: by one for the same request (which Enter
+        # stays with) or by another (run_now forgets Enter).
+        results = await self._first_page(search, request, problem, limit)
+        if results is None or search is not self.search:
+            if self._open_first == request:
+                self._open_first = None  # failed: no hit of it to open, not even later
+            return  # said why (or another archive now: its search cancelled this one)
+        assert request is not None
+
+        def fetch(offset: int, size: int) -> Any:
+            return search(
+                request.text, mode=request.mode, limit=size, offset=offset, **request.kwargs
+            )
+
+        self._note = results.degraded or ""
+        self._shown = request
+        self.model.show_results(results, fetch, limit)
+        if self._changes != changes:
+            self.archive_changed()  # during the search: it may not have seen the change
+        self._show_count()
+        self.results_shown.emit(len(results.hits))
+        if self._open_first == request:
+            self._open_first = None
+            if self.model.rowCount() and self._request_or_none() == request:
+                self._on_view_activated(self.model.index(0, 0))
+
+    async def _first_page(
+        self, search: Any, request: Request | None, problem: str, limit: int
+    ) -> SearchResults | None:
+        """The first page of ``request``'s hits; None: not searched or failed (said)."""
         if request is not None and not request.text.strip():
             self._show_problem("")  # nothing typed: nothing listed
-            return
+            return None
         if request is not None:
             problem = filter_conflict(request) or ""
         if request is None or problem:
             log.info("not searching: %s", problem)
             self._show_problem(problem)
-            return
+            return None
         self._set_status("Searching…")
         self.search_started.emit(request.text)
         try:
             results: SearchResults = await search(
                 request.text,
                 mode=request.mode,
-                limit=self.model.page_size,
+                limit=limit,
                 offset=0,
                 **request.kwargs,
             )
@@ -430,32 +535,16 @@ class SearchPanel(QWidget):
         except QuerySyntaxError as exc:  # what was typed: said where it is wrong
             log.info("search: %s", exc)
             self._show_problem(str(exc))
-            return
+            return None
         except Exception as exc:  # the one UI boundary: said, logged, reported
             log.exception("search for %r failed", request.text)
             self._show_problem(f"Search failed — {headline(exc)}: {exc}")
             self.search_failed.emit(exc)
-            return
+            return None
         finally:
             if self._running is request:
                 self._running = None
-        if search is not self.search:
-            return  # another archive now (its search cancelled this one)
-
-        def fetch(offset: int, limit: int) -> Any:
-            return search(
-                request.text, mode=request.mode, limit=limit, offset=offset, **request.kwargs
-            )
-
-        self._note = results.degraded or ""
-        self._shown = request
-        self.model.show_results(results, fetch)
-        self._show_count()
-        self.results_shown.emit(len(results.hits))
-        if self._open_first == request:
-            self._open_first = None
-            if self.model.rowCount() and self._request_or_none() == request:
-                self._on_view_activated(self.model.index(0, 0))
+        return results
 
     def _show_problem(self, text: str) -> None:
         """No hits listed, and why (or nothing: an empty query)."""
@@ -483,6 +572,30 @@ class SearchPanel(QWidget):
         self.status.setToolTip(detail if detail != text else "")
 
     def _on_model_page_loaded(self, _added: int) -> None:
+        self._show_count()
+
+    def _on_model_reloading(self) -> None:
+        """The hits are read again: remember where the user is in them."""
+        top = self.view.indexAt(self.view.viewport().rect().topLeft())
+        first = top.row() if top.isValid() else 0
+        current = self.model.record(self.view.currentIndex().row())
+        self._place = (
+            [hit_key(h) for h in self.model.rows[first:]],
+            hit_key(current) if current is not None else None,
+        )
+
+    def _on_model_reloaded(self) -> None:
+        """The hits read again: the current one stays current, and the first row in view
+        stays first in view (or the next of those rows still listed)."""
+        place, self._place = self._place, None
+        if place is not None:
+            keys, current = place
+            rows = {hit_key(h): row for row, h in enumerate(self.model.rows)}
+            if current in rows:
+                self.view.setCurrentIndex(self.model.index(rows[current], 0))
+            top = next((rows[k] for k in keys if k in rows), None)
+            if top is not None:
+                self.view.scrollTo(self.model.index(top, 0), QListView.ScrollHint.PositionAtTop)
         self._show_count()
 
     def _on_model_page_failed(self, exc: BaseException) -> None:

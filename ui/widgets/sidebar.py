@@ -47,9 +47,10 @@ def qt_position(text: str, index: int) -> int:
 
 class TextPreview(QPlainTextEdit):
     """A document's extracted text, read-only: its first PREVIEW_CHARS characters, or as many
-    around a span to show (a search hit's passage). The passage gets a marker background and
-    the first of its matched words is selected and scrolled into view (the whole passage is
-    selected when none of them is found in it)."""
+    around a span to show (a search hit's passage; from the start of its line to at least the
+    span's end). The passage gets a marker background and the first of its matched words is
+    selected and scrolled into view (the whole passage is selected when none of them is found
+    in it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,12 +59,14 @@ class TextPreview(QPlainTextEdit):
     def show_text(self, text: str, span: Span | None = None, terms: Sequence[str] = ()) -> str:
         """Show ``text`` (around ``span``, ``terms`` found in it); what part is shown, for a
         label ("" if all)."""
-        start = 0
+        start, end = 0, PREVIEW_CHARS
         if span is not None and len(text) > PREVIEW_CHARS and span[1] > PREVIEW_CHARS:
             start = max(0, min(span[0] - PREVIEW_CHARS // 2, len(text) - PREVIEW_CHARS))
             line = text.rfind("\n", max(0, start - 1000), start)
             start = line + 1 if line >= 0 else start  # from the start of its line
-        shown = text[start : start + PREVIEW_CHARS]
+            # Moved back to a line start, the window must still reach the end of the span.
+            end = max(start + PREVIEW_CHARS, span[1])
+        shown = text[start:end]
         self.setExtraSelections([])
         self.setPlainText(shown)
         if span is not None:
@@ -71,7 +74,7 @@ class TextPreview(QPlainTextEdit):
         if len(shown) == len(text):
             return ""
         if start == 0:
-            return f"first {PREVIEW_CHARS:,} of {len(text):,} characters"
+            return f"first {len(shown):,} of {len(text):,} characters"
         return f"characters {start + 1:,}–{start + len(shown):,} of {len(text):,}"
 
     def show_passage(self, shown: str, first: int, end: int, terms: Sequence[str]) -> None:
@@ -88,9 +91,18 @@ class TextPreview(QPlainTextEdit):
         found = re.compile(words, re.IGNORECASE).search(shown, first, end) if words else None
         if found is not None:
             first, end = found.span()
-        self.setTextCursor(self._cursor(shown, end, end))  # its end in view, then its start
-        self.ensureCursorVisible()
         self.setTextCursor(self._cursor(shown, end, first))
+        self.scroll_to_selection()
+
+    def scroll_to_selection(self) -> None:
+        """The selection in view: its end, then its start (again after a resize: the label
+        above may take another line once it says what is shown)."""
+        cursor = self.textCursor()
+        end = QTextCursor(cursor)
+        end.setPosition(cursor.anchor())
+        self.setTextCursor(end)
+        self.ensureCursorVisible()
+        self.setTextCursor(cursor)
         self.ensureCursorVisible()
 
     def _cursor(self, shown: str, anchor: int, position: int) -> QTextCursor:
@@ -189,7 +201,7 @@ class Sidebar(QWidget):
         self.document_view.setAcceptDrops(True)
         self.document_view.setToolTip("Drop files here to add them to your library")
         preview_box = QWidget(page)
-        box = QVBoxLayout(preview_box)
+        box = self._preview_layout = QVBoxLayout(preview_box)
         box.setContentsMargins(0, 4, 0, 0)
         self.preview_label = QLabel("Choose a document to preview its text.", preview_box)
         self.preview_label.setWordWrap(True)
@@ -262,6 +274,9 @@ class Sidebar(QWidget):
             if span is not None:
                 hit = f" — the search hit{f' on page {page}' if page else ''} is selected"
             self.preview_label.setText(f"{name}: extracted text{more}{hit}")
+            if span is not None:
+                self._preview_layout.activate()  # the label's lines, now
+                self.preview.scroll_to_selection()
 
     def show_problem(self, text: str) -> None:
         self.problem.setText(text)
