@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
+import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -747,6 +748,16 @@ def test_a_hit_at_the_end_of_a_long_document_is_shown_whole(qtbot: Any) -> None:
     start = len(text) - len(shown)
     assert start == 0 or text[start - 1] == "\n"  # from the start of a line
     assert part == f"characters {start + 1:,}–{len(text):,} of {len(text):,}"
+
+
+def test_a_hit_word_is_selected_in_a_document_written_with_combining_accents(qtbot: Any) -> None:
+    """The index composes text (NFC), so a hit's words are "école" where the document holds
+    "e" and a combining accent (as macOS writes it)."""
+    text = unicodedata.normalize("NFD", "Notes: je vais à l'école demain.")
+    view = TextPreview()
+    qtbot.addWidget(view)
+    view.show_text(text, (0, len(text)), ["école"])
+    assert view.textCursor().selectedText() == unicodedata.normalize("NFD", "école")
 
 
 def paged_index(n: int) -> tuple[list[Hit], list[tuple[int, int]], Search]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSize, Qt
@@ -87,7 +88,10 @@ class TextPreview(QPlainTextEdit):
         passage.format = QTextCharFormat()
         passage.format.setBackground(QColor(PASSAGE_COLOR))
         self.setExtraSelections([passage])
-        words = "|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True) if t)
+        # A hit's words are composed (NFC), as the index holds text; the document may have
+        # its accents as combining marks (NFD: macOS, some PDFs).
+        forms = {f for t in terms for f in (t, unicodedata.normalize("NFD", t)) if f}
+        words = "|".join(re.escape(t) for t in sorted(forms, key=len, reverse=True))
         found = re.compile(words, re.IGNORECASE).search(shown, first, end) if words else None
         if found is not None:
             first, end = found.span()
