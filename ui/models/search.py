@@ -176,13 +176,9 @@ class SearchResultsModel(RecordListModel[Hit]):
     def stop_fetching(self) -> None:
         """No more pages of these hits (the query changed): the request in flight is
         cancelled and its page, should it still arrive, dropped."""
-        self._generation += 1
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        self._task = None
+        self._drop_request()
         self._fetch = None
         self._exhausted = True
-        self._fetching = False
         self._outdated = False
 
     def mark_outdated(self) -> None:
@@ -192,12 +188,17 @@ class SearchResultsModel(RecordListModel[Hit]):
         always more to fetch: see :meth:`canFetchMore`)."""
         if self._fetch is None:
             return  # no hits of a search listed
+        self._drop_request()
+        self._outdated = True
+
+    def _drop_request(self) -> None:
+        """Cancel the page request in flight; its page, should it still arrive, is dropped
+        (it carries an older generation)."""
         self._generation += 1
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = None
         self._fetching = False
-        self._outdated = True
 
     def reload(self) -> None:
         """Read the hits listed (a page at least) again from the start, if the archive

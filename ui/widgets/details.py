@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel, QListView, QTextBrowser, QVBoxLayout, QWid
 from storage import DocumentRecord, PanelInsight, Session, SituationalContext
 from ui.models.format import when
 from ui.models.lists import DocumentListModel, source_of, tags_of
-from ui.widgets.sidebar import Span, TextPreview
+from ui.widgets.sidebar import Span, TextPreview, show_extracted
 
 _HIDDEN_META = {"tags", "source", "pinned", "participants", "panel_type", "active_leaf_id"}
 
@@ -136,17 +136,17 @@ class DetailsPane(QWidget):
             self.document_label.setText("")
             self.document_preview.setPlainText("")
             return
-        if text is None:
-            self.document_label.setText(f"{name}: stored, not searchable")
-            self.document_preview.setPlainText("No text could be extracted from this file.")
-            return
-        part = self.document_preview.show_text(text, span, terms)
-        hit = f" — the search hit{f' on page {page}' if page else ''} is selected" if span else ""
-        more = f" ({part})" if part else ""
-        self.document_label.setText(f"{name}: extracted text{more}{hit}")
-        if span is not None:
-            self._layout.activate()  # the label's lines, now: then the passage in view
-            self.document_preview.scroll_to_selection()
+        show_extracted(
+            self.document_preview,
+            self.document_label,
+            self._layout,
+            name,
+            text,
+            span,
+            page,
+            terms,
+            "No text could be extracted from this file.",
+        )
 
     def show_session(
         self,

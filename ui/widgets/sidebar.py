@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLayout,
     QLineEdit,
     QListView,
     QPlainTextEdit,
@@ -44,6 +45,34 @@ def qt_position(text: str, index: int) -> int:
     UTF-16 code units (an emoji is two) and reads "\\r\\n" as one line break."""
     prefix = text[:index]
     return len(prefix.encode("utf-16-le")) // 2 - prefix.count("\r\n")
+
+
+def show_extracted(
+    preview: TextPreview,
+    label: QLabel,
+    layout: QLayout,
+    name: str,
+    text: str | None,
+    span: Span | None,
+    page: int | None,
+    terms: Sequence[str],
+    no_text: str,
+) -> None:
+    """Document ``name``'s extracted ``text`` in ``preview`` (None: stored, no text was
+    extracted: ``no_text``), with ``span`` (a search hit's passage, on ``page``; ``terms``
+    its matched words) marked and in view, and what is shown said by ``label`` (laid out by
+    ``layout``)."""
+    if text is None:
+        label.setText(f"{name}: stored, not searchable")
+        preview.setPlainText(no_text)
+        return
+    part = preview.show_text(text, span, terms)
+    more = f" ({part})" if part else ""
+    hit = f" — the search hit{f' on page {page}' if page else ''} is selected" if span else ""
+    label.setText(f"{name}: extracted text{more}{hit}")
+    if span is not None:
+        layout.activate()  # the label's lines, now: then the passage in view
+        preview.scroll_to_selection()
 
 
 class TextPreview(QPlainTextEdit):
@@ -265,22 +294,19 @@ class Sidebar(QWidget):
         if name is None:
             self.preview_label.setText("Choose a document to preview its text.")
             self.preview.setPlainText("")
-        elif text is None:
-            self.preview_label.setText(f"{name}: stored, not searchable")
-            self.preview.setPlainText(
-                "No text could be extracted from this file. It is kept in the archive; "
-                "open the original to see it."
-            )
         else:
-            part = self.preview.show_text(text, span, terms)
-            more = f" ({part})" if part else ""
-            hit = ""
-            if span is not None:
-                hit = f" — the search hit{f' on page {page}' if page else ''} is selected"
-            self.preview_label.setText(f"{name}: extracted text{more}{hit}")
-            if span is not None:
-                self._preview_layout.activate()  # the label's lines, now
-                self.preview.scroll_to_selection()
+            show_extracted(
+                self.preview,
+                self.preview_label,
+                self._preview_layout,
+                name,
+                text,
+                span,
+                page,
+                terms,
+                "No text could be extracted from this file. It is kept in the archive; "
+                "open the original to see it.",
+            )
 
     def show_problem(self, text: str) -> None:
         self.problem.setText(text)
