@@ -88,13 +88,14 @@ class SearchMixin(ArchiveBase):
             self._indexer = indexer
             self._dirty: set[tuple[str, str | None]] = set()
             self._dirty_lock = threading.Lock()
-            self.__dict__["_unsubscribe_search"] = self.changes.subscribe(self._on_change)
+            self.changes.subscribe(self._on_change)
             self._engine = SearchEngine(indexer, self._title_of)
         return self._engine
 
     def close_search(self) -> None:
         """Stop watching the keyword index's folder (an inotify instance, of which a user has
-        128); the next search opens the indexes again. Never waits: while a search or an
+        128). Searches after it still work: they stat the index's files instead of reading
+        the watch, until a commit makes them watch again. Never waits: while a search or an
         index update holds the indexes, the watch is left to close with them."""
         lock = self._search_lock()
         if not lock.acquire(blocking=False):
@@ -104,11 +105,6 @@ class SearchMixin(ArchiveBase):
             indexer = self._indexer
             if indexer is not None and indexer.fulltext is not None:
                 indexer.fulltext.close()
-            self._indexer = None
-            self._engine = None
-            unsubscribe = self.__dict__.pop("_unsubscribe_search", None)
-            if unsubscribe is not None:
-                unsubscribe()
         finally:
             lock.release()
 
@@ -199,11 +195,16 @@ class SearchMixin(ArchiveBase):
                 self.own_stamp, SCAN_INTERVAL
             )
             try:
-                if everything or rescan or engine.indexer.lost or engine.indexer.unchecked:
-                    self.__dict__.get("_titles", {}).clear()  # another process may have renamed
-                    report = self._refresh(None, wait=False)
-                elif dirty:
-                    report = self._refresh(None, wait=False, only=dirty)
+                try:
+                    if everything or rescan or engine.indexer.lost or engine.indexer.unchecked:
+                        self.__dict__.get("_titles", {}).clear()  # another process may rename
+                        report = self._refresh(None, wait=False)
+                    elif dirty:
+                        report = self._refresh(None, wait=False, only=dirty)
+                except IndexUnavailableError:
+                    with self._dirty_lock:  # not indexed (a full disk): the next search tries
+                        self._dirty |= dirty
+                    raise
                 if report is None and dirty:
                     # Another process holds the index: remember what we wrote for the next one.
                     with self._dirty_lock:

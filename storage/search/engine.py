@@ -327,7 +327,7 @@ class SearchEngine:
         hits = []
         for score, doc, fields in page:
             (
-                _key,
+                key,
                 kind,
                 user,
                 session,
@@ -362,6 +362,7 @@ class SearchEngine:
                         "role": role or None,
                         "title": title,
                         "timestamp": EPOCH + _timedelta(0, 0, stamp),  # positional: faster
+                        "key": key,
                     }
                 )
             )

@@ -8,6 +8,7 @@ ligature in "misﬁts" finds "misfits"); English stemming is optional. BM25 rank
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Any, Literal, get_args
 import orjson
 import tantivy
 
+from storage.errors import IndexUnavailableError
 from storage.files import atomic_write
 from storage.search.query import Filters, ParsedQuery, Term
 from storage.search.watch import FileCutError, MappedFiles
@@ -71,14 +73,33 @@ class IndexCorruptError(RuntimeError):
     """An index file is missing, truncated or unreadable (the index is rebuilt)."""
 
 
+# Failures of the disk, not of the index: rebuilding would not help (and, on a full disk,
+# would leave no index at all). tantivy reports them as ValueError carrying the OS's text.
+_UNAVAILABLE = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _disk_failure(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError) and exc.errno in _UNAVAILABLE:
+        return exc
+    text = str(exc)
+    for code in _UNAVAILABLE:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    return None
+
+
 @contextmanager
-def index_errors(what: str) -> Iterator[None]:
+def index_errors(what: str, folder: Path | None = None) -> Iterator[None]:
     """tantivy's failures inside as :class:`IndexCorruptError` saying ``what`` failed: its
     errors (ValueError, OSError) and its panics (pyo3's PanicException, which is not an
-    Exception: tantivy panics on some damaged files)."""
+    Exception: tantivy panics on some damaged files). A full disk, or files that cannot be
+    written, are :class:`IndexUnavailableError` about ``folder``: nothing to rebuild."""
     try:
         yield
     except BaseException as exc:
+        disk = _disk_failure(exc) if folder is not None else None
+        if disk is not None:
+            raise IndexUnavailableError(folder or what, disk) from exc
         if isinstance(exc, ValueError | OSError) or type(exc).__module__ == "pyo3_runtime":
             raise IndexCorruptError(f"{what}: {exc}") from exc
         raise
@@ -120,7 +141,7 @@ KINDS: tuple[DocKind, ...] = get_args(DocKind)
 
 @dataclass(slots=True)  # not frozen: a build makes one per message, and frozen takes 3.5x longer
 class IndexDoc:
-    key: str  # unique: <group>/<message id> or <group>/<chunk>
+    key: str  # unique: <group>/<line offset> (or n<i>) for a message, <group>/<i> for a chunk
     group: str  # what is deleted together: a session's messages, a document, a context
     kind: DocKind
     user: str
@@ -268,7 +289,7 @@ class FullTextIndex:
         self._view: Any = None  # the searcher last handed out: the search being made
         self._files = MappedFiles(folder)  # what the searcher mapped: checked before a search
         folder.mkdir(parents=True, exist_ok=True)
-        with index_errors(f"keyword index in {folder} cannot be opened"):
+        with index_errors(f"keyword index in {folder} cannot be opened", folder):
             if not os.path.exists(self._meta_path):
                 _create(self.schema, folder)
             self.index = tantivy.Index(self.schema, path=str(folder), reuse=True)
@@ -283,13 +304,13 @@ class FullTextIndex:
     def writer(self, text_bytes: int = 0) -> Iterator[Any]:
         """A writer; committed by the caller. Always released, so other processes can write.
         ``text_bytes``: about how much text it will index (see :func:`writer_heap`)."""
-        with index_errors(f"keyword index in {self.folder} cannot be written"):
+        with index_errors(f"keyword index in {self.folder} cannot be written", self.folder):
             writer = self.index.writer(heap_size=writer_heap(text_bytes), num_threads=1)
         try:
             yield writer
         finally:
             self._meta_sig = None  # the next searcher reloads, whatever meta.json's stat says
-            with index_errors(f"keyword index in {self.folder}: merging segments"):
+            with index_errors(f"keyword index in {self.folder}: merging segments", self.folder):
                 writer.wait_merging_threads()
 
     def add(self, writer: Any, docs: Sequence[IndexDoc]) -> None:
@@ -319,18 +340,21 @@ class FullTextIndex:
             try:
                 add_json(dumps(fields).decode())
             except ValueError as exc:  # the writer failed (its files): not the document's fault
+                disk = _disk_failure(exc)
+                if disk is not None:
+                    raise IndexUnavailableError(self.folder, disk) from exc
                 raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
 
     def delete_group(self, writer: Any, group: str) -> None:
-        with index_errors(f"keyword index in {self.folder}"):
+        with index_errors(f"keyword index in {self.folder}", self.folder):
             writer.delete_documents_by_term("group", group)
 
     def commit(self, writer: Any) -> None:
-        with index_errors(f"keyword index in {self.folder}: committing"):
+        with index_errors(f"keyword index in {self.folder}: committing", self.folder):
             writer.commit()
 
     def num_docs(self) -> int:
-        with index_errors(f"keyword index in {self.folder}"):
+        with index_errors(f"keyword index in {self.folder}", self.folder):
             self.index.reload()
             return int(self.index.searcher().num_docs)
 
@@ -540,7 +564,7 @@ class FullTextIndex:
             if not self._files.check():  # a file gone: tantivy replaced segments
                 sig = None
             if sig is None or sig != self._meta_sig:
-                with index_errors(f"keyword index in {self.folder}"):
+                with index_errors(f"keyword index in {self.folder}", self.folder):
                     self._files.reload(self.index.reload)
                 self._meta_sig = sig
         except FileCutError as exc:

@@ -548,10 +548,10 @@ class Indexer:
                 if previous is not None:
                     self._drop(writer, source.key)
                 docs, end = self._message_docs(source, 0)
-                entry["head"] = _digest(source.path, end) if end else ""
+                entry["digest"] = _digest(source.path, end) if end else ""
             else:
                 docs, end = self._message_docs(source, tail)
-                entry["head"] = _digest(source.path, end)
+                entry["digest"] = _digest(source.path, end)
                 kept = int((previous or {}).get("docs", 0))
             entry["offset"] = end
         else:
@@ -582,7 +582,7 @@ class Indexer:
         same_file = old_sig[0][1] == new_sig[0][1]
         if not same_file or new_sig[0][2] < offset or offset == 0:
             return None
-        if _digest(source.path, offset) != previous.get("head"):
+        if _digest(source.path, offset) != previous.get("digest"):
             return None
         return offset
 
@@ -778,7 +778,7 @@ def _within(key: str, only: set[tuple[str, str | None]] | None) -> bool:
 
 def _entry_problem(entry: Any) -> str | None:
     """What is wrong with a source's entry in state.json (None: nothing): the signature it
-    was indexed at, its document count, and for a log the offset and head indexed."""
+    was indexed at, its document count, and for a log the offset indexed and its digest."""
     if not isinstance(entry, dict):
         return f"is {type(entry).__name__}, not an object"
     sig = entry.get("sig")
@@ -788,8 +788,8 @@ def _entry_problem(entry: Any) -> str | None:
         value = entry.get(name, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             return f"has {name} {value!r}, not a count"
-    if not isinstance(entry.get("head", ""), str | None):
-        return "has a head that is not text"
+    if not isinstance(entry.get("digest", ""), str | None):
+        return "has a digest that is not text"
     return None
 
 

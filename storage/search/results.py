@@ -27,6 +27,9 @@ class Hit:
     role: str | None = None
     title: str = ""  # session title or document name
     timestamp: dt.datetime | None = None
+    # The index's own name for the hit: unique in an archive, where the fields above may
+    # repeat (a message id written twice in a log, chunk numbers a chunk file repeats).
+    key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from storage import Archive, IndexUnavailableError, Message
-from storage.search import indexer
+from storage.search import fulltext, indexer
 from storage.search.embedder import load_embedder
 from storage.search.fulltext import IndexCorruptError
 from storage.search.vectors import EmbedderInfo, VectorIndex
@@ -541,4 +541,45 @@ async def test_checksums_are_not_read_while_another_process_writes(tmp_path: Pat
     with filelock.FileLock(str(tmp_path / "a" / ".locks" / "index.lock")):  # its own flock
         assert archive.index_problems() == []
     assert archive.index_problems() != []  # once the lock is free
+    await archive.close()
+
+
+async def test_a_full_disk_is_reported_not_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tantivy's writer failing for want of space was read as damage, and the rebuild that
+    followed deleted the index (and on a full disk could not make a new one)."""
+    archive, _log = await many(tmp_path / "a", 3)
+    session = (await archive.list_sessions("ada"))[0].session_id
+    await archive.add_messages("ada", session, [Message(role="user", content="banana bread")])
+    real = fulltext.writer_heap
+    calls = []
+
+    def full_disk(text_bytes: int) -> int:
+        calls.append(text_bytes)
+        if len(calls) == 1:  # as tantivy words it
+            raise ValueError("An IO error occurred: 'No space left on device (os error 28)'")
+        return real(text_bytes)
+
+    monkeypatch.setattr(fulltext, "writer_heap", full_disk)
+    segments = sorted(p.name for p in (tmp_path / "a" / ".index" / "fulltext").iterdir())
+    with pytest.raises(IndexUnavailableError, match="cannot be used: No space left on device"):
+        await archive.search("banana", "keyword")
+    assert sorted(p.name for p in (tmp_path / "a" / ".index" / "fulltext").iterdir()) == segments
+    results = await archive.search("banana", "keyword")  # space again: indexed, not rebuilt
+    assert results.total == 1 and results.degraded is None
+    assert (await archive.search("common", "keyword")).total == 3
+    await archive.close()
+
+
+async def test_repeated_message_ids_are_two_hits_for_the_window_too(tmp_path: Path) -> None:
+    """Each hit names the index's key for it, unique where message ids repeat."""
+    archive = await archive_with(tmp_path / "a", {"m1": "pear"})
+    session = (await archive.list_sessions("ada"))[0].session_id
+    for text in ("apple pie", "apple tart"):
+        await archive.add_messages("ada", session, [Message(message_id="dup", role="user",
+                                                            content=text)])
+    hits = (await archive.search("apple", "keyword")).hits
+    assert [h.message_id for h in hits] == ["dup", "dup"]
+    assert len({h.key for h in hits}) == 2 and all(h.key for h in hits)
     await archive.close()

@@ -382,7 +382,7 @@ async def test_hits_made_fast_are_equal_and_as_frozen(tmp_path: Path) -> None:
     fields = dict(kind="message", user_id="u", session_id="s", score=1.5, snippet="ab",
                   highlights=[(0, 1)], message_id="m", doc_id=None, chunk=None,
                   char_start=None, char_end=None, page=None, role="user", title="T",
-                  timestamp=T0)
+                  timestamp=T0, key="m/u/s/0")
     assert set(fields) == {f.name for f in dataclasses.fields(Hit)}
     fast, made = make_hit(dict(fields)), Hit(**fields)  # type: ignore[arg-type]
     assert fast == made and fast.to_dict() == made.to_dict() and repr(fast) == repr(made)

@@ -23,7 +23,7 @@ from storage.search.query import QuerySyntaxError, parse
 from storage.search.results import Hit, SearchResults
 from tests.ui.conftest import run_async, until
 from ui.models import HitRoles
-from ui.models.search import hit_key, lead_cut
+from ui.models.search import SearchResultsModel, hit_key, lead_cut
 from ui.widgets.main_window import MainWindow
 from ui.widgets.search import (
     SNIPPET_LINES,
@@ -1071,3 +1071,17 @@ def test_a_row_is_full_when_its_highlight_is_near_the_snippet_end(
     cut = lead_cut(snippet, start, fits=fits)
     assert cut <= lead_cut(snippet, start) and len(snippet) - cut <= 100
     assert snippet[cut - 1] == " " and len(snippet) - snippet.rfind(" ", 0, cut - 1) - 1 > 100
+
+
+def test_two_hits_of_one_message_id_are_both_listed(qtmodeltester: Any) -> None:
+    """A message id can repeat in a log; storage names each line's hit by its own key."""
+    model = SearchResultsModel()
+    qtmodeltester.check(model)
+    pie, tart = (
+        replace(xylophone_hit(f"apple {what}", 0), message_id="dup", key=f"m/ada/s1/{at}")
+        for what, at in (("pie", 0), ("tart", 80))
+    )
+    model.reset([pie, tart])
+    assert model.rowCount() == 2
+    model.append_new([tart, pie])  # a later page repeating them adds nothing
+    assert model.rowCount() == 2

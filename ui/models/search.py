@@ -40,7 +40,10 @@ class HitRoles(enum.IntEnum):
 
 
 def hit_key(hit: Hit) -> Hashable:
-    """What a hit points at: the same target on two pages is listed once."""
+    """What a hit points at: the same target on two pages is listed once. The index's key
+    where the hit has one (two lines of a log may share a message id: both are listed)."""
+    if hit.key:
+        return hit.key
     return (hit.kind, hit.user_id, hit.session_id, hit.message_id, hit.doc_id, hit.chunk)
 
 
