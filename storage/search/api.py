@@ -86,17 +86,19 @@ class SearchMixin(ArchiveBase):
                 where = exc.filename if isinstance(exc, PermissionError) else None
                 raise IndexUnavailableError(where or indexer.folder, exc) from exc
             self._indexer = indexer
-            self._dirty: set[tuple[str, str | None]] = set()
-            self._dirty_lock = threading.Lock()
-            self.changes.subscribe(self._on_change)
+            if "_dirty" not in self.__dict__:  # once: what was written survives close_search
+                self._dirty: set[tuple[str, str | None]] = set()
+                self._dirty_lock = threading.Lock()
+                self.changes.subscribe(self._on_change)
             self._engine = SearchEngine(indexer, self._title_of)
         return self._engine
 
     def close_search(self) -> None:
-        """Stop watching the keyword index's folder (an inotify instance, of which a user has
-        128). Searches after it still work: they stat the index's files instead of reading
-        the watch, until a commit makes them watch again. Never waits: while a search or an
-        index update holds the indexes, the watch is left to close with them."""
+        """Let go of the indexes: the keyword index's folder watch (an inotify instance, of
+        which a user has 128) and the vector files' descriptors close now, not when garbage
+        collection finds the archive. What this archive wrote stays to be indexed: the next
+        search opens the indexes again and indexes it. Never waits: while a search or an
+        index update holds the indexes, they are left to close with them."""
         lock = self._search_lock()
         if not lock.acquire(blocking=False):
             log.debug("search busy at close: the index watch closes when it is collected")
@@ -105,6 +107,8 @@ class SearchMixin(ArchiveBase):
             indexer = self._indexer
             if indexer is not None and indexer.fulltext is not None:
                 indexer.fulltext.close()
+            self._indexer = None
+            self._engine = None
         finally:
             lock.release()
 

@@ -202,16 +202,11 @@ class Indexer:
         except (orjson.JSONDecodeError, OSError) as exc:
             log.warning("cannot read %s written by another process: %s", state_path, exc)
             return
-        if not isinstance(state, dict) or not isinstance(state.get("sources", {}), dict):
-            log.warning("%s written by another process is not an index state", state_path)
-            return
-        wrong = next(
-            (f"{k!r} {p}" for k, e in state.get("sources", {}).items() if (p := _entry_problem(e))),
-            None,
-        )
+        wrong = _state_problem(state)
         if wrong is not None:
-            log.warning("%s written by another process: source %s", state_path, wrong)
+            log.warning("%s written by another process %s", state_path, wrong)
             return
+        assert isinstance(state, dict)
         if {k: state.get(k) for k in ("version", "analyzer", "embedder")} != (
             self._expected_header()
         ):
@@ -287,12 +282,10 @@ class Indexer:
             state = orjson.loads(state_path.read_bytes())
         except (orjson.JSONDecodeError, OSError) as exc:
             return f"{state_path} is unreadable: {exc}"
-        if not isinstance(state, dict) or not isinstance(state.get("sources", {}), dict):
-            return f"{state_path} is not an index state (a JSON object with its sources)"
-        for key, entry in state.get("sources", {}).items():
-            wrong = _entry_problem(entry)
-            if wrong is not None:
-                return f"{state_path}: source {key!r} {wrong}"
+        wrong = _state_problem(state)
+        if wrong is not None:
+            return f"{state_path} {wrong}"
+        assert isinstance(state, dict)
         if not (self.folder / "fulltext" / "meta.json").exists() and any(
             isinstance(e, dict) and e.get("docs") for e in state.get("sources", {}).values()
         ):
@@ -774,6 +767,17 @@ def _within(key: str, only: set[tuple[str, str | None]] | None) -> bool:
     parts = key.split("/", 3)
     session = None if parts[0] == "d" and parts[2] == "_" else parts[2]
     return (parts[1], session) in only
+
+
+def _state_problem(state: Any) -> str | None:
+    """What is wrong with a state.json's content (None: nothing)."""
+    if not isinstance(state, dict) or not isinstance(state.get("sources", {}), dict):
+        return "is not an index state (a JSON object with its sources)"
+    for key, entry in state.get("sources", {}).items():
+        wrong = _entry_problem(entry)
+        if wrong is not None:
+            return f"has source {key!r}, which {wrong}"
+    return None
 
 
 def _entry_problem(entry: Any) -> str | None:

@@ -152,3 +152,17 @@ async def test_a_search_while_another_process_rebuilds_says_so(tmp_path: Path) -
     after = await archive.search("apple", "keyword")  # lock free: rebuilt here, complete
     assert after.degraded is None and after.total == 1
     await archive.close()
+
+
+@pytest.mark.asyncio
+async def test_writes_after_close_are_indexed_by_the_next_search(tmp_path: Path) -> None:
+    """close() lets go of the indexes; the same archive object, used again, indexes what it
+    wrote meanwhile (the window does not rescan on search: it relies on what it wrote)."""
+    archive = await archive_with(tmp_path / "a", {"m1": "apple pie"})
+    archive.rescan_on_search = False
+    assert (await archive.search("apple", "keyword")).total == 1
+    session = (await archive.list_sessions("ada"))[0].session_id
+    await archive.close()
+    await archive.add_messages("ada", session, [Message(role="user", content="banana bread")])
+    assert (await archive.search("banana", "keyword")).total == 1
+    await archive.close()

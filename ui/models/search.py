@@ -141,13 +141,18 @@ class SearchResultsModel(RecordListModel[Hit]):
             return f"{hit_source(record)}\n{record.snippet}"
         if role == Qt.ItemDataRole.ToolTipRole:  # the whole snippet: rows show a part
             return f"{hit_source(record)}\n\n{record.snippet}\n\nscore {record.score:.3f}"
-        return {
-            HitRoles.RECORD: record,
-            HitRoles.KIND: record.kind,
-            HitRoles.SNIPPET_HTML: snippet_html(record),
-            HitRoles.SOURCE: hit_source(record),
-            HitRoles.SCORE: record.score,
-        }.get(role)  # type: ignore[call-overload]
+        # Each role made only when asked: the delegate asks for three at every paint.
+        if role == HitRoles.RECORD:
+            return record
+        if role == HitRoles.SNIPPET_HTML:
+            return snippet_html(record)
+        if role == HitRoles.SOURCE:
+            return hit_source(record)
+        if role == HitRoles.KIND:
+            return record.kind
+        if role == HitRoles.SCORE:
+            return record.score
+        return None
 
     # ------------------------------------------------------------ results and paging
     @property
