@@ -159,8 +159,8 @@ async def test_writes_after_close_are_indexed_by_the_next_search(tmp_path: Path)
     """close() lets go of the indexes; the same archive object, used again, indexes what it
     wrote meanwhile (the window does not rescan on search: it relies on what it wrote)."""
     archive = await archive_with(tmp_path / "a", {"m1": "apple pie"})
+    assert (await archive.search("apple", "keyword")).total == 1  # indexes the archive
     archive.rescan_on_search = False
-    assert (await archive.search("apple", "keyword")).total == 1
     session = (await archive.list_sessions("ada"))[0].session_id
     await archive.close()
     await archive.add_messages("ada", session, [Message(role="user", content="banana bread")])
