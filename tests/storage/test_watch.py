@@ -4,6 +4,7 @@ watched (Linux) and without a watch (every check stats every file)."""
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import sys
 import zlib
@@ -134,3 +135,26 @@ def test_footers_are_checked(tmp_path: Path, content: bytes, said: str | None) -
     else:
         assert len(problems) == 1 and problems[0].startswith(f"keyword index file {SEGMENT}.term")
         assert said in problems[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_one_watch_follows_reloads_and_a_folder_made_again(tmp_path: Path) -> None:
+    """Closing an inotify instance takes the kernel ~9 ms: reloads keep the one they have
+    (and watch a folder that another process's rebuild deleted and made again)."""
+    folder = folder_with_segment(tmp_path / "ft")
+    mapped = MappedFiles(folder)
+    mapped.reload(lambda: None)
+    fd = mapped._watch
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        mapped.reload(lambda: None)
+    assert mapped._watch == fd and len(os.listdir("/proc/self/fd")) == fds
+    shutil.rmtree(folder)
+    folder_with_segment(folder)
+    mapped.sizes = {}
+    mapped.reload(lambda: None)
+    assert mapped._watch == fd and mapped.check() is True  # nothing changed since
+    cut(folder / f"{SEGMENT}.idx", 10)
+    with pytest.raises(FileCutError):
+        mapped.check()  # the new folder's change was seen
+    mapped.close()
