@@ -231,24 +231,32 @@ class SearchResultsModel(RecordListModel[Hit]):
             else:
                 self._task = asyncio.ensure_future(self._fetch_page())
 
-    async def _fetch_page(self) -> None:
-        fetch, generation = self._fetch, self._generation
-        offset, limit = len(self._rows), self.page_size
-        assert fetch is not None
+    async def _read(
+        self, fetch: PageFetch, offset: int, limit: int, generation: int, what: str
+    ) -> SearchResults | None:
+        """``fetch(offset, limit)``; None when it failed. A failure of the search shown is
+        said by page_failed (the panel shows it; the hits shown stay) and ends fetching."""
         try:
             page = await fetch(offset, limit)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # shown by the panel (page_failed): the hits shown stay
+        except Exception as exc:
             if generation != self._generation:
-                log.warning("a page of a search no longer shown failed: %r", exc)
-                return
+                log.warning("%s of a search no longer shown failed: %r", what, exc)
+                return None
             self._exhausted = True
             self._fetching = False
             self.page_failed.emit(exc)
-            return
-        if generation != self._generation:
-            return  # another search (or none) is shown now
+            return None
+        return page
+
+    async def _fetch_page(self) -> None:
+        fetch, generation = self._fetch, self._generation
+        offset, limit = len(self._rows), self.page_size
+        assert fetch is not None
+        page = await self._read(fetch, offset, limit, generation, "a page")
+        if page is None or generation != self._generation:
+            return  # failed, or another search (or none) is shown now
         self.total = page.total
         self._exhausted = _last_page(page, offset, limit)
         try:
@@ -264,20 +272,10 @@ class SearchResultsModel(RecordListModel[Hit]):
         assert fetch is not None
         limit = min(limit, max(RELOAD_LIMIT, self.page_size))
         self._outdated = False  # a change from now on marks the list again
-        try:
-            page = await fetch(0, limit)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # shown by the panel (page_failed): the hits shown stay
-            if generation != self._generation:
-                log.warning("reading again a search no longer shown failed: %r", exc)
-                return
-            self._exhausted = True  # not again and again: the next change tries again
-            self._fetching = False
-            self.page_failed.emit(exc)
-            return
-        if generation != self._generation:
-            return  # another search (or none) is shown now, or the archive changed again
+        # On failure no more is fetched, not again and again: the next change tries again.
+        page = await self._read(fetch, 0, limit, generation, "reading again")
+        if page is None or generation != self._generation:
+            return  # failed, or another search (or none) is shown, or the archive changed
         self.total = page.total
         self._exhausted = _last_page(page, 0, limit)
         self.reloading.emit()
