@@ -86,7 +86,9 @@ def _digest(path: Path, end: int) -> str:
     to 8 MiB (some 16,000 messages) is hashed whole, so an edit anywhere in it is seen;
     a longer one by its first and last 4 MiB before ``end`` (SHA-1: ~5 ms from the page
     cache, some 30 ms from disk), where hashing it whole would cost every refresh after an
-    append a read of all of it (0.3 s for a 111 MB log out of the cache)."""
+    append a read of all of it (0.3 s for a 111 MB log out of the cache). A log written to
+    without growing is indexed whole whatever its digest (:meth:`Indexer._tail_offset`): what
+    goes unseen is an edit in the middle of a long log made together with an append."""
     digest = hashlib.sha1(str(end).encode(), usedforsecurity=False)
     with open(path, "rb") as fh:
         for start, stop in ((0, min(end, DIGEST_HEAD)), (max(DIGEST_HEAD, end - DIGEST_TAIL), end)):
@@ -574,6 +576,10 @@ class Indexer:
         offset = int(previous.get("offset", 0))
         same_file = old_sig[0][1] == new_sig[0][1]
         if not same_file or new_sig[0][2] < offset or offset == 0:
+            return None
+        if new_sig[0][2] == old_sig[0][2]:
+            # Written to without growing (its time moved): edited in place, where the digest
+            # of a log over 8 MiB would not see it (it hashes the first and last 4 MiB).
             return None
         if _digest(source.path, offset) != previous.get("digest"):
             return None

@@ -530,6 +530,30 @@ async def test_a_long_log_is_told_edited_by_its_first_and_last_bytes(tmp_path: P
     assert indexer._digest(log, end + 1) == ""  # shorter than the offset recorded
 
 
+async def test_a_long_log_edited_in_its_middle_keeping_its_size_is_indexed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the bytes the digest hashes (its first and last 4 MiB, here 1 KiB each), an
+    edit in place that kept the log's size was not seen until a reindex."""
+    monkeypatch.setattr(indexer, "DIGEST_HEAD", 1024)
+    monkeypatch.setattr(indexer, "DIGEST_TAIL", 1024)
+    archive, log = await many(tmp_path / "a", 80)  # about 12 KB
+    await archive.close()
+    data = log.read_bytes()
+    at = data.index(b"w040x")
+    assert 1024 < at < len(data) - 1024  # hashed by neither end
+    stat = log.stat()
+    with open(log, "r+b") as f:  # same file, same size
+        f.write(data.replace(b"w040x", b"QQQQQ"))
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a coarse clock's tick
+    assert log.stat().st_size == stat.st_size and log.stat().st_ino == stat.st_ino
+    archive = await Archive.open(tmp_path / "a", overrides=HASHING)
+    assert (await archive.search("w040x", "keyword")).total == 0
+    assert (await archive.search("QQQQQ", "keyword")).total == 1
+    assert (await archive.search("common", "keyword", limit=200)).total == 80
+    await archive.close()
+
+
 async def test_checksums_are_not_read_while_another_process_writes(tmp_path: Path) -> None:
     """A merge replaces files as they are read: with the index lock taken by another writer,
     verify reports no damage that is not there (the counts are still checked)."""
