@@ -927,9 +927,12 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
     try:
         lock.acquire()
     except filelock.Timeout:
-        log.info("keyword index checksums not checked: another process is writing the index")
+        log.info("index checksums not checked: another process is writing the index")
         return []
     try:
-        return footer_problems(probe.folder / "fulltext")
+        problems = footer_problems(probe.folder / "fulltext")
+        if probe.vectors is not None:
+            problems += probe.vectors.checksum_problems()
+        return problems
     finally:
         lock.release()

@@ -477,6 +477,27 @@ async def test_a_flipped_bit_in_a_keyword_file_is_found_by_verify(tmp_path: Path
     await archive.close()
 
 
+@pytest.mark.parametrize("ext", ["vec.npy", "bits.npy", "keys.npy"])
+async def test_a_flipped_bit_in_a_vector_file_is_found_by_verify(tmp_path: Path, ext: str) -> None:
+    """A search reads a few float16 rows and keys: a flipped bit changed rankings or keys
+    silently. verify compares each file with the checksum recorded as it was written, and
+    --repair rebuilds."""
+    archive = await filled(tmp_path / "a")
+    path = segment_file(archive.root, ext)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10  # the last row's data (a .npy header is at the start)
+    path.write_bytes(bytes(data))
+    assert archive.index_problems() == [
+        f"vector index file {path.name} does not match its checksum (its content changed)"
+    ]
+    report = await archive.verify(repair=True)
+    assert any(p.problem.startswith("search index: ") and p.repaired for p in report.problems)
+    assert archive.index_problems() == []
+    semantic = await archive.search("castle warm in winter", "semantic")
+    assert semantic.hits[0].message_id == "m1"
+    await archive.close()
+
+
 async def test_an_index_folder_that_cannot_be_written_is_reported_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

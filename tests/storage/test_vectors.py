@@ -467,3 +467,57 @@ def test_rows_are_stored_as_unit_vectors_and_non_finite_rows_are_skipped(tmp_pat
         assert key == f"k{row}" and score == pytest.approx(1.0, abs=1e-2)
     assert np.allclose(segment.read_vectors(np.array([7])), data[7], atol=1e-3)
     assert segment.read_block(5, 5).shape == (0, 256)
+
+
+def test_each_file_has_a_checksum_and_a_flipped_bit_is_found(tmp_path: Path) -> None:
+    """A search reads a few rows, never whole files: a flipped bit in a float16 row or a
+    code changed rankings silently. The manifest records each file's CRC-32 as written
+    (the tombstone file's too, as it is replaced), and checksum_problems compares."""
+    index, data = _committed(tmp_path, 300)
+    index.add([f"x{i}" for i in range(50)], ["gx"] * 50, data[:50])
+    index.commit()  # a second segment
+    index.delete_groups(["gx"])
+    index.commit()
+    reopened = VectorIndex(tmp_path, INFO)
+    first, second = reopened.segments
+    assert set(first.checksums) == {f"{first.name}.{ext}" for ext in vectors._FILES}
+    assert second.deleted_file in second.checksums
+    assert reopened.checksum_problems() == []
+    for victim in (f"{first.name}.vec.npy", f"{first.name}.bits.npy", second.deleted_file):
+        path = tmp_path / victim
+        original = path.read_bytes()
+        flipped = bytearray(original)
+        flipped[len(flipped) - 7] ^= 0x04  # in the data, past the .npy header
+        path.write_bytes(bytes(flipped))
+        assert VectorIndex(tmp_path, INFO).checksum_problems() == [
+            f"vector index file {victim} does not match its checksum (its content changed)"
+        ]
+        path.write_bytes(original)
+    (tmp_path / f"{first.name}.mag.npy").unlink()
+    (problem,) = reopened.checksum_problems()  # opened before: the file is gone since
+    assert problem.startswith(f"vector index file {first.name}.mag.npy cannot be read:")
+
+
+@pytest.mark.parametrize("crc32", [[1], {"seg000000.vec.npy": "12"}, {"../x": 1}])
+def test_checksums_recorded_wrongly_are_reported(tmp_path: Path, crc32: object) -> None:
+    _committed(tmp_path, 10)
+    path = tmp_path / "manifest.json"
+    manifest = orjson.loads(path.read_bytes())
+    manifest["segments"][0]["crc32"] = crc32
+    path.write_bytes(orjson.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="records segment seg000000's checksums wrongly"):
+        VectorIndex(tmp_path, INFO)
+
+
+def test_an_index_written_without_checksums_is_read_and_not_checked(tmp_path: Path) -> None:
+    """Segments written before checksums were recorded: nothing to compare, no problem."""
+    _committed(tmp_path, 10)
+    path = tmp_path / "manifest.json"
+    manifest = orjson.loads(path.read_bytes())
+    del manifest["segments"][0]["crc32"]
+    path.write_bytes(orjson.dumps(manifest))
+    index = VectorIndex(tmp_path, INFO)
+    assert index.segments[0].checksums == {} and index.checksum_problems() == []
+    index.add(["k"], ["g"], unit(np.random.default_rng(5), 1))
+    index.commit()
+    assert [bool(s.checksums) for s in VectorIndex(tmp_path, INFO).segments] == [False, True]
