@@ -12,23 +12,25 @@ text that fits whole is shown whole.
 
 For ASCII text without stemming (most chat messages) the window is found here: the text is
 lower-cased with every character that is not a letter or digit made a space (one
-``bytes.translate``), and each query word is then one ``bytes.find``, done only for the
-rarest word's first occurrences and inside the candidate windows; where a window is cut is
-read from the same bytes (no regular expression runs over the text). On the benchmark's
-1,000,000-message top-10 hits that costs 1.2 µs a hit for a rare word, 3.6 µs for two words
-and 6.1 µs for five (texts of 150-750 characters). Looking further where the first windows
-miss a word the text holds (for two or three words ANDed, over half the hits longer than a
-window; a tenth of those are moved to hold every word) adds about 0.8 µs a hit to two or
-three words, 0.5 µs to them ORed and 1-1.4 µs to five (the benchmark's queries, top-10 hits
-over 50,000 of its messages; one word and phrases: nothing). tantivy's
-``SnippetGenerator`` runs every token of the text through the analyzer instead (about 0.1 µs
-a token), and its cut into fixed fragments can leave the word at a fragment's very end, with
-no context after it.
-Words are runs of ASCII letters and digits compared lower-cased, as tantivy's analyzer makes
-them (tests check that the two agree). Text holding Chinese, Japanese or Korean, and queries
-with a one-word prefix, are searched here too, in the text folded as tantivy folds it
-(:func:`fold`); with stemming, the words found there are those whose stem is a query word's.
-Other text (accents, other scripts, stemming) and phrases ending in a prefix go to tantivy's
+``bytes.translate``; for Latin-1 text, accented letters are made the ASCII letters the analyzer
+folds them to in the same call: :func:`fold_latin1`), and each query word is then one
+``bytes.find``, done only for the rarest word's first occurrences and inside the candidate
+windows; where a window is cut is read from the same bytes (no regular expression runs over the
+text). On the benchmark's 1,000,000-message top-10 hits that costs 1.2 µs a hit for a rare
+word, 3.6 µs for two words and 6.1 µs for five (texts of 150-750 characters). Looking further
+where the first windows miss a word the text holds (for two or three words ANDed, over half the
+hits longer than a window; a tenth of those are moved to hold every word) adds about 0.8 µs a
+hit to two or three words, 0.5 µs to them ORed and 1-1.4 µs to five (the benchmark's queries,
+top-10 hits over 50,000 of its messages; one word and phrases: nothing). tantivy's
+``SnippetGenerator`` runs every token of the text through the analyzer instead (about 0.1 µs a
+token), and its cut into fixed fragments can leave the word at a fragment's very end, with no
+context after it. Words are runs of ASCII letters and digits compared lower-cased, as tantivy's
+analyzer makes them (tests check that the two agree). Text holding Chinese, Japanese or Korean,
+and queries with a one-word prefix, are searched here too, in the text folded as tantivy folds
+it (:func:`fold`); with stemming, the words found there are those whose stem is a query word's.
+So is other text in which Python and tantivy find the same words (accented Latin text, Greek,
+Cyrillic, ASCII with stemming: :func:`words_agree`). Text of scripts where the two disagree
+(the vowel signs of Devanagari or Thai) and phrases ending in a prefix go to tantivy's
 generator, whose best fragment is elided the same way.
 """
 
@@ -75,6 +77,21 @@ def fold_ascii(text: str) -> bytes:
     """ASCII ``text`` as :func:`window_snippet` searches it: lower-cased, every character that
     is not a letter or digit a space, and a space added at both ends."""
     return f" {text} ".encode("ascii").translate(ASCII_FOLD)
+
+
+def fold_latin1(text: str) -> bytes | None:
+    """:func:`fold_ascii` for text of Latin-1 (French, German, Spanish...): each of its
+    accented letters made the ASCII letter the analyzer folds it to ("é" "e"), one byte a
+    character as for ASCII, so :func:`window_snippet` searches it as fast. None for other
+    text, and for text holding a letter the analyzer folds to several ("ß" "ss") or to none
+    of ASCII ("µ"), which :func:`unicode_snippet` finds."""
+    try:
+        raw = f" {text} ".encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    if _LATIN1_UNEVEN.search(raw) is not None:
+        return None
+    return raw.translate(_LATIN1_FOLD)
 
 
 def window_snippet(
@@ -464,6 +481,57 @@ class _FoldTable(dict[int, str]):
 
 _FOLD = _FoldTable()
 
+# tantivy's tokenizer: a character makes a token alone if and only if it is a word character
+# to tantivy (Rust's char::is_alphanumeric).
+_WORD_SPLITTER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).build()
+
+
+class _Agrees(dict[str, bool]):
+    """Per character: whether Python and tantivy agree on whether it is a word character,
+    filled as characters are first seen. They differ on the marks of scripts such as
+    Devanagari or Thai (vowel signs: letters to tantivy, not to Python) and a few symbols
+    (circled letters), where only tantivy's generator finds the words tantivy made."""
+
+    def __missing__(self, ch: str) -> bool:
+        code = ord(ch)
+        agrees = not 0xD800 <= code <= 0xDFFF and ch.isalnum() == bool(_WORD_SPLITTER.analyze(ch))
+        self[ch] = agrees  # threads may both fill it: the same value
+        return agrees
+
+
+_AGREES = _Agrees()
+
+
+def words_agree(text: str) -> bool:
+    """Whether Python finds the same words in ``text`` as tantivy's analyzer (its characters
+    of other scripts than ASCII are all ones the two agree on): then :func:`unicode_snippet`
+    marks what was indexed, and sets its window around every word it can (accented text:
+    "café" and "aiguille" far apart), which tantivy's generator does not."""
+    agrees = _AGREES
+    return all(agrees[ch] for ch in set(text) if ch > "\x7f")
+
+
+def _latin1_fold() -> tuple[bytes, re.Pattern[bytes]]:
+    """:data:`ASCII_FOLD` for Latin-1 (see :func:`fold_latin1`), made from what the analyzer
+    makes of each character; and a pattern of the characters it folds to other than one ASCII
+    letter or digit."""
+    table = bytearray(ASCII_FOLD)
+    uneven = bytearray()
+    for code in range(0x80, 0x100):
+        ch = chr(code)
+        if not _WORD_SPLITTER.analyze(ch):  # no word character to the analyzer: a space
+            table[code] = _SPACE
+            continue
+        folded = "".join(_CHAR_FOLD.analyze(ch))
+        if len(folded) == 1 and folded.isascii() and folded.isalnum():
+            table[code] = ord(folded)
+        else:
+            uneven.append(code)
+    return bytes(table), re.compile(b"[" + re.escape(bytes(uneven)) + b"]")
+
+
+_LATIN1_FOLD, _LATIN1_UNEVEN = _latin1_fold()
+
 
 def fold(text: str) -> str:
     """``text`` lower-cased and folded as the analyzer folds it; it is longer than ``text``
@@ -563,7 +631,11 @@ class Snippets:
                 made = self._unicode(text, self._cjk)
             elif self.terms is not None and text.isascii():
                 made = window_snippet(text, self._needles, every=self._every)
-            elif (self.terms is not None or self._stemmed_terms) and is_cjk(text):
+            elif self.terms is not None and (padded := fold_latin1(text)) is not None:
+                made = window_snippet(text, self._needles, padded=padded, every=self._every)
+            elif (self.terms is not None or self._stemmed_terms) and (
+                is_cjk(text) or words_agree(text)
+            ):
                 made = self._unicode(text, ())
             else:
                 made = self._tantivy(doc, text)
@@ -576,10 +648,12 @@ class Snippets:
         for are searched for as whole words (after the query's other words: the rarest
         first)."""
         known = self.terms or ()
-        if text.isascii() and self.terms is not None:
+        padded = None
+        if self.terms is not None:
+            padded = fold_ascii(text) if text.isascii() else fold_latin1(text)
+        if padded is not None:
             # Each word the stem starts, read from the folded bytes: " stem" is a word start,
             # the next space its end (as window_snippet finds words).
-            padded = fold_ascii(text)
             found: dict[bytes, None] = {}
             for stem in self._stems:
                 i = padded.find(stem)

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from storage import Archive, Message
 from storage.search.fulltext import build_analyzer
-from storage.search.snippets import ELLIPSIS, SNIPPET_CHARS, fold, unicode_snippet
+from storage.search.snippets import (
+    ELLIPSIS,
+    SNIPPET_CHARS,
+    fold,
+    fold_latin1,
+    unicode_snippet,
+    words_agree,
+)
 from tests.storage.search_support import HASHING, archive_with
 
 ANALYZER = build_analyzer(stemming=False)
@@ -186,3 +193,63 @@ def test_the_window_holds_every_word_when_one_window_can() -> None:
     # Too far apart for one window: set around the first found.
     text = "café " + "x " * 300 + "aiguille"
     assert marks(unicode_snippet(text, [], ["cafe", "aiguille"])) == ["café"]
+
+
+# ------------------------------------------- accented text, and text tantivy splits otherwise
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(st.characters(max_codepoint=255), max_size=120)
+    | st.lists(
+        st.sampled_from(["Crème", "brûlée", "SEÑOR", "Ça", "x²", "naïve", "ÿ", "Ø", "¿Qué?"]),
+        max_size=30,
+    ).map(" ".join)
+)
+def test_latin1_folds_to_the_analyzers_words_one_byte_a_character(text: str) -> None:
+    padded = fold_latin1(text)
+    if padded is None:  # a letter the analyzer folds to several, or to one not ASCII
+        assert any(ch in text for ch in "ªµºßæþÆÞ¼½¾")
+        return
+    assert len(padded) == len(text) + 2 and padded.isascii()
+    assert padded.decode().split() == list(ANALYZER.analyze(text))
+
+
+def test_python_and_tantivy_agree_on_the_words_of_latin_greek_cyrillic() -> None:
+    assert words_agree("Zażółć gęślą jaźń, Привет мир, Γειά σου, İstanbul, ﬁsh 😀")
+    # Vowel signs are letters to tantivy and not to Python; circled letters too.
+    assert not words_agree("नमस्ते दुनिया")
+    assert not words_agree("สวัสดีครับ")
+    assert not words_agree("Ⓐ team")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stemming", [False, True])
+async def test_accented_text_gets_a_window_that_holds_every_word(
+    tmp_path: Path, stemming: bool
+) -> None:
+    """tantivy's generator, which made these snippets, set its window around one word's
+    occurrences and left the other out ("café" a hundred times, then "aiguille")."""
+    texts = {
+        "fr": "café " * 100 + "aiguille " + "thé " * 100,  # Latin-1
+        "pl": "Zażółć " * 100 + "jaźń " + "gęślą " * 100,  # Latin Extended
+        "ru": "привет " * 100 + "мир " + "слово " * 100,
+        "en": "x " * 50 + "running " * 60 + "dogs " + "y " * 100,  # ASCII: stems with stemming
+        "hi": "नमस्ते " * 60 + "दुनिया " + "शब्द " * 60,  # tantivy's generator
+    }
+    archive = await archive_with(
+        tmp_path / "a", texts, overrides={**HASHING, "search": {"stemming": stemming}}
+    )
+    for query, expected in (
+        ("café aiguille", {"café", "aiguille"}),
+        ("Zażółć jaźń", {"Zażółć", "jaźń"}),
+        ("привет мир", {"привет", "мир"}),
+        ("running dogs", {"running", "dogs"}),
+    ):
+        (hit,) = (await archive.search(query, "keyword")).hits
+        assert set(marked(hit)) == expected, query
+        assert len(hit.snippet) <= SNIPPET_CHARS + 2
+        assert hit.snippet.startswith(ELLIPSIS) and hit.snippet.endswith(ELLIPSIS)
+    (hit,) = (await archive.search("नमस्ते", "keyword")).hits  # two words to tantivy (the virama)
+    assert marked(hit)[:2] == ["नमस", "ते"]
+    await archive.close()
