@@ -13,7 +13,7 @@ text that fits whole is shown whole.
 For ASCII text without stemming (most chat messages) the window is found here: the text is
 lower-cased with every character that is not a letter or digit made a space (one
 ``bytes.translate``; for Latin-1 text, accented letters are made the ASCII letters the analyzer
-folds them to in the same call: :func:`fold_latin1`), and each query word is then one
+folds them to in the same call: :func:`fold_latin`), and each query word is then one
 ``bytes.find``, done only for the rarest word's first occurrences and inside the candidate
 windows; where a window is cut is read from the same bytes (no regular expression runs over the
 text). On the benchmark's 1,000,000-message top-10 hits that costs 1.2 µs a hit for a rare
@@ -37,6 +37,7 @@ generator, whose best fragment is elided the same way.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -79,19 +80,24 @@ def fold_ascii(text: str) -> bytes:
     return f" {text} ".encode("ascii").translate(ASCII_FOLD)
 
 
-def fold_latin1(text: str) -> bytes | None:
-    """:func:`fold_ascii` for text of Latin-1 (French, German, Spanish...): each of its
-    accented letters made the ASCII letter the analyzer folds it to ("é" "e"), one byte a
-    character as for ASCII, so :func:`window_snippet` searches it as fast. None for other
-    text, and for text holding a letter the analyzer folds to several ("ß" "ss") or to none
-    of ASCII ("µ"), which :func:`unicode_snippet` finds."""
-    try:
-        raw = f" {text} ".encode("latin-1")
-    except UnicodeEncodeError:
-        return None
-    if _LATIN1_UNEVEN.search(raw) is not None:
-        return None
-    return raw.translate(_LATIN1_FOLD)
+def fold_latin(text: str) -> bytes | None:
+    """:func:`fold_ascii` for text in the Latin alphabet with accents (French, German, Polish,
+    Czech, Turkish, Lithuanian...): each accented letter made the ASCII letter the analyzer
+    folds it to ("é" "e", "ł" "l"), one byte a character as for ASCII, so
+    :func:`window_snippet` searches it as fast. The text is encoded in the first of
+    :data:`LATIN_CODECS` (one byte a character) that holds it and in which each of its letters
+    folds to one ASCII letter, then translated byte by byte. None for other text, and for text
+    holding a letter the analyzer folds to several ("ß" "ss") or to none of ASCII ("µ"),
+    which :func:`unicode_snippet` finds."""
+    padded = f" {text} "
+    for codec, (table, uneven) in _latin_folds().items():
+        try:
+            raw = padded.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if uneven.search(raw) is None:
+            return raw.translate(table)
+    return None
 
 
 def window_snippet(
@@ -511,26 +517,36 @@ def words_agree(text: str) -> bool:
     return all(agrees[ch] for ch in set(text) if ch > "\x7f")
 
 
-def _latin1_fold() -> tuple[bytes, re.Pattern[bytes]]:
-    """:data:`ASCII_FOLD` for Latin-1 (see :func:`fold_latin1`), made from what the analyzer
-    makes of each character; and a pattern of the characters it folds to other than one ASCII
-    letter or digit."""
-    table = bytearray(ASCII_FOLD)
-    uneven = bytearray()
-    for code in range(0x80, 0x100):
-        ch = chr(code)
-        if not _WORD_SPLITTER.analyze(ch):  # no word character to the analyzer: a space
-            table[code] = _SPACE
-            continue
-        folded = "".join(_CHAR_FOLD.analyze(ch))
-        if len(folded) == 1 and folded.isascii() and folded.isalnum():
-            table[code] = ord(folded)
-        else:
-            uneven.append(code)
-    return bytes(table), re.compile(b"[" + re.escape(bytes(uneven)) + b"]")
+# One-byte encodings of the Latin alphabet, tried in turn by fold_latin: Western Europe,
+# Central Europe, the Baltic languages, Turkish.
+LATIN_CODECS = ("latin-1", "cp1250", "cp1257", "cp1254")
 
 
-_LATIN1_FOLD, _LATIN1_UNEVEN = _latin1_fold()
+@functools.cache
+def _latin_folds() -> dict[str, tuple[bytes, re.Pattern[bytes]]]:
+    """Per codec of :data:`LATIN_CODECS`: :data:`ASCII_FOLD` for its bytes (see
+    :func:`fold_latin`), made from what the analyzer makes of each character, and a pattern of
+    the bytes it folds to other than one ASCII letter or digit (made at the first use: 512
+    characters through tantivy, about a millisecond)."""
+    folds = {}
+    for codec in LATIN_CODECS:
+        table = bytearray(ASCII_FOLD)
+        uneven = bytearray()
+        for code in range(0x80, 0x100):
+            try:
+                ch = bytes([code]).decode(codec)
+            except UnicodeDecodeError:  # a byte the codec leaves unused: never in its text
+                continue
+            if not _WORD_SPLITTER.analyze(ch):  # no word character to the analyzer: a space
+                table[code] = _SPACE
+                continue
+            folded = "".join(_CHAR_FOLD.analyze(ch))
+            if len(folded) == 1 and folded.isascii() and folded.isalnum():
+                table[code] = ord(folded)
+            else:
+                uneven.append(code)
+        folds[codec] = (bytes(table), re.compile(b"[" + re.escape(bytes(uneven)) + b"]"))
+    return folds
 
 
 def fold(text: str) -> str:
@@ -631,7 +647,7 @@ class Snippets:
                 made = self._unicode(text, self._cjk)
             elif self.terms is not None and text.isascii():
                 made = window_snippet(text, self._needles, every=self._every)
-            elif self.terms is not None and (padded := fold_latin1(text)) is not None:
+            elif self.terms is not None and (padded := fold_latin(text)) is not None:
                 made = window_snippet(text, self._needles, padded=padded, every=self._every)
             elif (self.terms is not None or self._stemmed_terms) and (
                 is_cjk(text) or words_agree(text)
@@ -650,7 +666,7 @@ class Snippets:
         known = self.terms or ()
         padded = None
         if self.terms is not None:
-            padded = fold_ascii(text) if text.isascii() else fold_latin1(text)
+            padded = fold_ascii(text) if text.isascii() else fold_latin(text)
         if padded is not None:
             # Each word the stem starts, read from the folded bytes: " stem" is a word start,
             # the next space its end (as window_snippet finds words).

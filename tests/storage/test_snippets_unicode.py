@@ -14,9 +14,10 @@ from storage import Archive, Message
 from storage.search.fulltext import build_analyzer
 from storage.search.snippets import (
     ELLIPSIS,
+    LATIN_CODECS,
     SNIPPET_CHARS,
     fold,
-    fold_latin1,
+    fold_latin,
     unicode_snippet,
     words_agree,
 )
@@ -198,21 +199,38 @@ def test_the_window_holds_every_word_when_one_window_can() -> None:
 # ------------------------------------------- accented text, and text tantivy splits otherwise
 
 
-@settings(max_examples=400, deadline=None)
+def _codec_chars(codec: str) -> str:
+    return "".join(
+        ch for code in range(256) for ch in [bytes([code]).decode(codec, errors="ignore")] if ch
+    )
+
+
+@settings(max_examples=600, deadline=None)
 @given(
-    text=st.text(st.characters(max_codepoint=255), max_size=120)
+    text=st.sampled_from(LATIN_CODECS).flatmap(
+        lambda codec: st.text(st.sampled_from(_codec_chars(codec)), max_size=120)
+    )
     | st.lists(
-        st.sampled_from(["Crème", "brûlée", "SEÑOR", "Ça", "x²", "naïve", "ÿ", "Ø", "¿Qué?"]),
+        st.sampled_from(["Crème", "SEÑOR", "x²", "Zażółć", "ŽLUŤOUČKÝ", "ılık", "ėė", "¿Qué?"]),
         max_size=30,
     ).map(" ".join)
 )
-def test_latin1_folds_to_the_analyzers_words_one_byte_a_character(text: str) -> None:
-    padded = fold_latin1(text)
+def test_latin_text_folds_to_the_analyzers_words_one_byte_a_character(text: str) -> None:
+    padded = fold_latin(text)
     if padded is None:  # a letter the analyzer folds to several, or to one not ASCII
-        assert any(ch in text for ch in "ªµºßæþÆÞ¼½¾")
+        assert not text.isascii()
         return
     assert len(padded) == len(text) + 2 and padded.isascii()
     assert padded.decode().split() == list(ANALYZER.analyze(text))
+
+
+def test_accented_latin_text_folds_in_one_byte_encodings_and_other_text_does_not() -> None:
+    assert fold_latin("Zażółć gęślą, Žluťoučký kůň") == b" zazolc gesla  zlutoucky kun "
+    assert fold_latin("ağaç ılık") == b" agac ilik "
+    assert fold_latin("Lietuvių ėė") == b" lietuviu ee "
+    assert fold_latin("Été à Łódź") is None  # no one of the encodings holds both
+    for text in ("Straße", "Æsir", "µm", "½", "Привет", "Ελλάδα", "東京", "café Привет"):
+        assert fold_latin(text) is None, text
 
 
 def test_python_and_tantivy_agree_on_the_words_of_latin_greek_cyrillic() -> None:
