@@ -14,7 +14,15 @@ import tantivy
 
 from storage.search.fulltext import EPOCH, IndexCorruptError, TextQuery, hit_fields
 from storage.search.indexer import Indexer
-from storage.search.query import KINDS, Filters, ParsedQuery, QuerySyntaxError, parse, parse_date
+from storage.search.query import (
+    Filters,
+    ParsedQuery,
+    QuerySyntaxError,
+    aware,
+    kind_of,
+    parse,
+    parse_date,
+)
 from storage.search.results import Hit, SearchMode, SearchResults, make_hit
 from storage.search.snippets import Snippets
 
@@ -73,14 +81,7 @@ def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
                 parsed.text, None, f"the {name} filter must be text, not {value!r}"
             )
         if name == "kind":
-            values = [v.lower() for v in values]
-            for v in values:
-                if v not in KINDS:
-                    raise QuerySyntaxError(
-                        parsed.text,
-                        None,
-                        f"the kind filter {v!r} is not one of {', '.join(KINDS)}",
-                    )
+            values = [kind_of(v, f"the kind filter {v!r}", parsed.text, None) for v in values]
         typed: list[str] = getattr(f, name)
         if typed:  # both must hold: a document has one role, user, session, kind and source
             kept = [v for v in typed if v in values]
@@ -113,16 +114,7 @@ def _date_filter(query: str, name: str, value: Any) -> dt.datetime:
         raise QuerySyntaxError(
             query, None, f"the {name} filter must be a date or text, not {value!r}"
         )
-    if value.tzinfo is not None:
-        return value
-    try:
-        return value.astimezone()
-    except (ValueError, OverflowError):  # local time at year 1 or 9999 leaves the calendar
-        raise QuerySyntaxError(
-            query,
-            None,
-            f"{name}:{value.date().isoformat()} is too far in the past or future to search",
-        ) from None
+    return aware(value, f"{name}:{value.date().isoformat()}", query, None)
 
 
 class SearchEngine:

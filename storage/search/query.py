@@ -145,16 +145,30 @@ def parse_date(value: str, name: str, query: str, position: int) -> dt.datetime:
         raise QuerySyntaxError(
             query, position, f"{name}:{value} is not a date (use YYYY-MM-DD)"
         ) from None
-    if parsed.tzinfo:
-        return parsed
+    return aware(parsed, f"{name}:{value}", query, position)
+
+
+def aware(value: dt.datetime, what: str, query: str, position: int | None) -> dt.datetime:
+    """``value`` with a time zone: local time when it has none. ``what``: how an error
+    names it (a filter of ``query``, typed at ``position`` or given as an argument)."""
+    if value.tzinfo:
+        return value
     try:
         # Local time at the ends of the calendar (0001-01-01, 9999-12-31) can fall in year 0
         # or 10000, which datetime cannot hold (ValueError, or OverflowError on some zones).
-        return parsed.astimezone()
+        return value.astimezone()
     except (ValueError, OverflowError):
         raise QuerySyntaxError(
-            query, position, f"{name}:{value} is too far in the past or future to search"
+            query, position, f"{what} is too far in the past or future to search"
         ) from None
+
+
+def kind_of(value: str, what: str, query: str, position: int | None) -> str:
+    """The kind a kind filter names (any case), or QuerySyntaxError naming it as ``what``."""
+    kind = value.lower()
+    if kind not in KINDS:
+        raise QuerySyntaxError(query, position, f"{what} is not one of {', '.join(KINDS)}")
+    return kind
 
 
 def parse(query: str) -> ParsedQuery:
@@ -276,11 +290,6 @@ def _apply_filter(filters: Filters, name: str, value: str, query: str, position:
     elif name == "before":
         filters.narrow("before", parse_date(value, name, query, position))
     elif name == "kind":
-        kind = value.lower()
-        if kind not in KINDS:
-            raise QuerySyntaxError(
-                query, position, f"kind:{value} is not one of {', '.join(KINDS)}"
-            )
-        filters.kind.append(kind)
+        filters.kind.append(kind_of(value, f"kind:{value}", query, position))
     else:
         getattr(filters, name).append(value)
