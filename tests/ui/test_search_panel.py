@@ -572,6 +572,13 @@ def test_a_document_hit_shows_its_passage(
         assert details.documents.record(current.row()).doc_id == found[0].doc_id
         assert details.document_preview.textCursor().selectedText() == "marimbaist"
 
+        # A hit on a document removed since (from the library, or from the session).
+        assert not window.show_library_hit(replace(found[0], doc_id="gone"))
+        assert window.status_label.text() == f"“{found[0].title}” is no longer in the library"
+        assert not window.select_attached_hit(window.session, replace(found[0], doc_id="gone"))
+        assert window.status_label.text().endswith("is no longer attached to this session")
+        assert details.documents.record(current.row()).doc_id == found[0].doc_id  # kept
+
     run_async(qloop, scenario(), timeout=90)
     assert window.errors == []
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDockWidget,
     QFileDialog,
     QInputDialog,
@@ -64,6 +65,7 @@ from ui.dialogs.report import ResultDialog, report_counts, show_error
 from ui.dialogs.settings import SettingsDialog
 from ui.errors import advice, headline
 from ui.models.lists import (
+    DocumentListModel,
     PersonaRoles,
     SessionRoles,
     UserRoles,
@@ -646,20 +648,35 @@ class MainWindow(QMainWindow):
 
     def select_attached_hit(self, session: Session, hit: Hit) -> bool:
         """Select the hit's document in the details and show its passage."""
-        row = self.details.documents.row_of(hit.doc_id)
-        record = self.details.documents.record(row)
-        if record is None:
-            self.notify(f"“{hit.title or hit.doc_id}” is no longer attached to this session")
-            return False
-        view = self.details.documents_view
-        view.setCurrentIndex(self.details.documents.index(row, 0))
-        view.scrollTo(view.currentIndex())
-        # Started after (so instead of) the one the selection started: with the span.
-        self.run(
+        return self._select_document_hit(
+            hit,
+            self.details.documents,
+            self.details.documents_view,
+            "attached to this session",
             "attached-doc",
-            self.preview_attached(record, session, hit=hit),
-            "Reading the document's text",
+            lambda record: self.preview_attached(record, session, hit=hit),
         )
+
+    def _select_document_hit(
+        self,
+        hit: Hit,
+        model: DocumentListModel,
+        view: QAbstractItemView,
+        where: str,
+        job: str,
+        preview: Callable[[DocumentRecord], Coroutine[Any, Any, Any]],
+    ) -> bool:
+        """Select a document hit's row in ``view`` and show its passage (``preview``, run as
+        ``job``); False, and said, when the document is no longer ``where`` it was."""
+        row = model.row_of(hit.doc_id)
+        record = model.record(row)
+        if record is None:
+            self.notify(f"“{hit.title or hit.doc_id}” is no longer {where}")
+            return False
+        view.setCurrentIndex(model.index(row, 0))
+        view.scrollTo(view.currentIndex())
+        # Started after (so instead of) the preview the selection started: with the span.
+        self.run(job, preview(record), "Reading the document's text")
         return True
 
     async def _load_branches(self, session: Session, around: str | None) -> None:
@@ -1192,20 +1209,14 @@ class MainWindow(QMainWindow):
         """Select the hit's document on the Documents tab, its passage in the preview."""
         sb = self.sidebar
         sb.tabs.setCurrentIndex(DOCUMENTS_TAB)
-        row = sb.documents.row_of(hit.doc_id)
-        record = sb.documents.record(row)
-        if record is None:
-            self.notify(f"“{hit.title or hit.doc_id}” is no longer in the library")
-            return False
-        sb.document_view.setCurrentIndex(sb.documents.index(row, 0))
-        sb.document_view.scrollTo(sb.document_view.currentIndex())
-        # Started after (so instead of) the preview the selection started: with the span.
-        self.run(
+        return self._select_document_hit(
+            hit,
+            sb.documents,
+            sb.document_view,
+            "in the library",
             "preview",
-            self.preview_document(record, hit=hit),
-            "Reading the document's text",
+            lambda record: self.preview_document(record, hit=hit),
         )
-        return True
 
     def _on_search_panel_search_failed(self, exc: BaseException) -> None:
         """Logged and shown in the panel already; here as every other error the user can
