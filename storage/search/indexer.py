@@ -86,9 +86,10 @@ def _digest(path: Path, end: int) -> str:
     to 8 MiB (some 16,000 messages) is hashed whole, so an edit anywhere in it is seen;
     a longer one by its first and last 4 MiB before ``end`` (SHA-1: ~5 ms from the page
     cache, some 30 ms from disk), where hashing it whole would cost every refresh after an
-    append a read of all of it (0.3 s for a 111 MB log out of the cache). A log written to
-    without growing is indexed whole whatever its digest (:meth:`Indexer._tail_offset`): what
-    goes unseen is an edit in the middle of a long log made together with an append."""
+    append a read of all of it (0.3 s for a 111 MB log out of the cache). A longer log written
+    to without growing since it was read is indexed whole whatever its digest
+    (:meth:`Indexer._tail_offset`): what goes unseen is an edit in its middle made together
+    with an append, or within the file system's clock tick of the last write."""
     digest = hashlib.sha1(str(end).encode(), usedforsecurity=False)
     with open(path, "rb") as fh:
         for start, stop in ((0, min(end, DIGEST_HEAD)), (max(DIGEST_HEAD, end - DIGEST_TAIL), end)):
@@ -549,6 +550,9 @@ class Indexer:
                 entry["digest"] = _digest(source.path, end)
                 kept = int((previous or {}).get("docs", 0))
             entry["offset"] = end
+            read = _sig(source.path)  # the log as read: its signature is the scan's, before
+            if read is not None and len(source.sig) == 1 and read[:2] == [source.sig[0][1], end]:
+                entry["read"] = read
         else:
             if previous is not None:
                 self._drop(writer, source.key)
@@ -574,13 +578,18 @@ class Indexer:
         if len(old_sig) != 1 or old_sig[0][0] != MESSAGES:
             return None
         offset = int(previous.get("offset", 0))
-        same_file = old_sig[0][1] == new_sig[0][1]
-        if not same_file or new_sig[0][2] < offset or offset == 0:
+        _name, inode, size, mtime = new_sig[0]
+        if old_sig[0][1] != inode or size < offset or offset == 0:
             return None
-        if new_sig[0][2] == old_sig[0][2]:
-            # Written to without growing (its time moved): edited in place, where the digest
-            # of a log over 8 MiB would not see it (it hashes the first and last 4 MiB).
-            return None
+        if offset > DIGEST_HEAD + DIGEST_TAIL:
+            # Past what the digest hashes, a log written to without growing since it was
+            # read (its time moved) was edited in place. What it was when read is recorded
+            # where the read reached its end (the scan's signature may be from before an
+            # append that raced the read).
+            read = previous.get("read")
+            was = read[1:] if read is not None and read[0] == inode else old_sig[0][2:]
+            if size == was[0] and mtime != was[1]:
+                return None
         if _digest(source.path, offset) != previous.get("digest"):
             return None
         return offset
@@ -800,6 +809,13 @@ def _entry_problem(entry: Any) -> str | None:
             return f"has {name} {value!r}, not a count"
     if not isinstance(entry.get("digest", ""), str | None):
         return "has a digest that is not text"
+    read = entry.get("read")
+    if read is not None and not (
+        isinstance(read, list)
+        and len(read) == 3
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in read)
+    ):
+        return "has a read signature that is not [inode, size, mtime]"
     return None
 
 
@@ -932,7 +948,13 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
     try:
         problems = footer_problems(probe.folder / "fulltext")
         if probe.vectors is not None:
-            problems += probe.vectors.checksum_problems()
+            # The manifest as it is now: another process may have committed (replaced a
+            # tombstone file, compacted, rebuilt) since it was read above, before the lock.
+            try:
+                vectors = VectorIndex(probe.vectors.folder, probe.vectors.embedder)
+            except IndexCorruptError as exc:
+                return [*problems, str(exc)]
+            problems += vectors.checksum_problems()
         return problems
     finally:
         lock.release()

@@ -498,6 +498,29 @@ async def test_a_flipped_bit_in_a_vector_file_is_found_by_verify(tmp_path: Path,
     await archive.close()
 
 
+async def test_verify_checks_the_vector_files_of_a_commit_made_while_it_opened_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify read the vector manifest before it took the index lock: another process's
+    commit in between (a tombstone file replaced, the old one deleted) was reported as
+    damage, and --repair rebuilt a sound index."""
+    archive = await filled(tmp_path / "a")
+    await archive.update_settings({"vector": {"embedder": "hashing"}})  # the other's too
+    session = (await archive.list_sessions("ada"))[0].session_id
+    await archive.edit_message("ada", session, "m3", content="My cat sleeps all day.")
+    assert (await archive.search("cat", "keyword")).total == 1  # reindexed: a tombstone file
+    keyword_problem = indexer.Indexer._keyword_problem
+
+    def another_commit_meanwhile(self: indexer.Indexer) -> str | None:
+        other_process(self.root, "edit", "ada", session, "m3", "My dog sleeps all day.")
+        assert other_process(self.root, "search", "keyword", "dog")[0] == "1"
+        return keyword_problem(self)
+
+    monkeypatch.setattr(indexer.Indexer, "_keyword_problem", another_commit_meanwhile)
+    assert archive.index_problems() == []
+    await archive.close()
+
+
 async def test_an_index_folder_that_cannot_be_written_is_reported_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -572,6 +595,69 @@ async def test_a_long_log_edited_in_its_middle_keeping_its_size_is_indexed_whole
     assert (await archive.search("w040x", "keyword")).total == 0
     assert (await archive.search("QQQQQ", "keyword")).total == 1
     assert (await archive.search("common", "keyword", limit=200)).total == 80
+    await archive.close()
+
+
+async def test_an_edit_in_place_after_a_refresh_that_raced_an_append_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signature a refresh records is its scan's: another process's append between the
+    scan and the read left it smaller than what was read, and a later edit in place that
+    kept the size looked like growth (resumed, unseen). What the log was when read decides."""
+    monkeypatch.setattr(indexer, "DIGEST_HEAD", 1024)
+    monkeypatch.setattr(indexer, "DIGEST_TAIL", 1024)
+    archive, log = await many(tmp_path / "a", 80)
+    session = (await archive.list_sessions("ada"))[0].session_id
+    scan = indexer.Indexer.scan
+
+    def racing_scan(self: indexer.Indexer, only: object = None) -> object:
+        found = scan(self, only)  # type: ignore[arg-type]
+        monkeypatch.setattr(indexer.Indexer, "scan", scan)  # once
+        with open(log, "ab") as f:  # another process's append, after the scan's stat
+            f.write(Message(message_id="late", role="user", content="lateword").to_json() + b"\n")
+        return found
+
+    monkeypatch.setattr(indexer.Indexer, "scan", racing_scan)
+    await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
+    assert (await archive.search("lateword", "keyword")).total == 1
+    await archive.close()
+    data = log.read_bytes()
+    stat = log.stat()
+    with open(log, "r+b") as f:  # same file, same size
+        f.write(data.replace(b"w040x", b"QQQQQ"))
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    archive = await Archive.open(tmp_path / "a", overrides=HASHING)
+    assert (await archive.search("w040x", "keyword")).total == 0
+    assert (await archive.search("QQQQQ", "keyword")).total == 1
+    assert (await archive.search("common", "keyword", limit=200)).total == 80
+    await archive.close()
+
+
+async def test_an_append_undone_on_a_full_disk_does_not_reindex_a_log_the_digest_covers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write cut short by a full disk is cut back off the log (same size, its time moved):
+    under 8 MiB the digest tells it is unchanged, so the log is resumed, not read whole and
+    embedded again."""
+    archive, log = await many(tmp_path / "a", 80)
+    await archive.close()
+    stat = log.stat()
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b'{"partial')
+    os.ftruncate(fd, stat.st_size)
+    os.close(fd)
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    reads: list[int] = []
+    message_docs = indexer.Indexer._message_docs
+
+    def spy(self: indexer.Indexer, source: indexer.Source, offset: int) -> object:
+        reads.append(offset)
+        return message_docs(self, source, offset)
+
+    monkeypatch.setattr(indexer.Indexer, "_message_docs", spy)
+    archive = await Archive.open(tmp_path / "a", overrides=HASHING)
+    assert (await archive.search("common", "keyword", limit=200)).total == 80
+    assert reads == [stat.st_size]  # resumed at its end: nothing read again
     await archive.close()
 
 

@@ -2,6 +2,7 @@
 
     python tests/storage/worker.py ARCHIVE append USER SESSION COUNT TAG
     python tests/storage/worker.py ARCHIVE metadata USER SESSION COUNT TAG
+    python tests/storage/worker.py ARCHIVE edit USER SESSION MESSAGE_ID TEXT
     python tests/storage/worker.py ARCHIVE chaos USER SESSION SEED
     python tests/storage/worker.py ARCHIVE search MODE QUERY
 
@@ -95,6 +96,8 @@ async def main(argv: list[str]) -> None:
         await append(archive, user, session, int(rest[0]), rest[1])
     elif command == "metadata":
         await metadata(archive, user, session, int(rest[0]), rest[1])
+    elif command == "edit":
+        await archive.edit_message(user, session, rest[0], content=rest[1])
     elif command == "chaos":
         await chaos(archive, user, session, int(rest[0]))
     else:
