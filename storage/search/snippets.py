@@ -96,8 +96,19 @@ def fold_latin(text: str) -> bytes | None:
         except UnicodeEncodeError:
             continue
         if uneven.search(raw) is None:
-            return raw.translate(table)
+            folded = raw.translate(table)
+            if _MAYBE_LONG.search(folded) is None:
+                return folded
+            # A word the analyzer leaves out (TOKEN_MAX bytes or more in UTF-8: "café" 13
+            # times) must match no query word, though its fold is short enough to.
+            return _MAYBE_LONG.sub(
+                lambda m: m[0] if not _too_long(padded, *m.span()) else b"\0" * len(m[0]),
+                folded,
+            )
     return None
+
+
+_MAYBE_LONG = re.compile(b"[^ ]{%d,}" % (TOKEN_MAX // 4))  # words that may be too long to index
 
 
 def window_snippet(
@@ -350,11 +361,15 @@ def unicode_snippet(
     for word in words:
         bounded[word] = (True, True)
     for a, b, word in _words(text, folded, back, bounded):
+        if bounded[word] == (True, True) and _too_long(text, a, b):
+            continue  # a word the analyzer left out: not what the hit matched
         key = stands_for.get(word, word) if stands_for else word
         finds.setdefault(key, []).append((a, b))
     for a, b, stem in _words(text, folded, back, dict.fromkeys(prefixes, (True, False))):
         rest = _WORD_REST.match(text, b)  # the word a prefix starts, to its end
-        finds.setdefault(("*", stem), []).append((a, rest.end() if rest else b))
+        end = rest.end() if rest else b
+        if not _too_long(text, a, end):
+            finds.setdefault(("*", stem), []).append((a, end))
     if not finds:
         return None
     found = sorted(span for spans in finds.values() for span in spans)
@@ -382,6 +397,13 @@ def unicode_snippet(
     cut_before = _WORD_CHAR.search(text, 0, start) is not None
     snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
     return snippet, [(x - start + at, y - start + at) for x, y in merged if start <= x and y <= end]
+
+
+def _too_long(text: str, a: int, b: int) -> bool:
+    """Whether the word at ``[a, b)`` of ``text`` is one the analyzer leaves out: of
+    :data:`TOKEN_MAX` bytes or more in UTF-8, before it is folded ("café" 13 times is 65
+    bytes, its fold 52 letters)."""
+    return b - a >= TOKEN_MAX // 4 and len(text[a:b].encode()) >= TOKEN_MAX
 
 
 def _span(back: _Unfolded | None, a: int, b: int) -> tuple[int, int]:
@@ -675,7 +697,8 @@ class Snippets:
                 i = padded.find(stem)
                 while i >= 0:
                     end = padded.find(b" ", i + 1)
-                    found[padded[i : end + 1]] = None
+                    if end - i - 1 < TOKEN_MAX:  # longer: left out by the analyzer
+                        found[padded[i : end + 1]] = None
                     i = padded.find(stem, end)
             extra = tuple(w for w in found if w[1:-1].decode() not in known)
             return window_snippet(text, self._needles + extra, padded=padded, every=self._every)

@@ -271,3 +271,39 @@ async def test_accented_text_gets_a_window_that_holds_every_word(
     (hit,) = (await archive.search("नमस्ते", "keyword")).hits  # two words to tantivy (the virama)
     assert marked(hit)[:2] == ["नमस", "ते"]
     await archive.close()
+
+
+def test_words_too_long_for_the_analyzer_are_not_marked(tmp_path: Path) -> None:
+    """The analyzer leaves out words of 64 bytes or more in UTF-8, measured before folding:
+    "café" 13 times (65 bytes) is not indexed, though its fold "cafe" 13 times (52) is a
+    word that is. Only the indexed one is marked, on every path."""
+    import datetime as dt
+
+    import tantivy
+
+    from storage.search.fulltext import FullTextIndex, IndexDoc
+    from storage.search.query import parse
+    from storage.search.snippets import Snippets
+
+    index = FullTextIndex(tmp_path / "i", stemming=False)
+    indexed = ["cafe" * 13, "zazolc" * 9, "typical"]
+    with index.writer() as writer:
+        index.add(
+            writer,
+            [
+                IndexDoc(f"k{i}", "g", "message", "u", "s", word, dt.datetime(2025, 1, 1))
+                for i, word in enumerate(indexed)
+            ],
+        )
+        writer.commit()
+    searcher = index.searcher()
+    for query, text, expected in (
+        ("cafe" * 13, "café" * 13 + " and " + "cafe" * 13, ["cafe" * 13]),  # Latin-1
+        ("zazolc" * 9, "zażółć" * 9 + " ß " + "zazolc" * 9, ["zazolc" * 9]),  # unicode path
+        ("typ*", "typ" + "x" * 70 + " typical", ["typical"]),  # ASCII
+        ("typ*", "typé" + "x" * 70 + " typical", ["typical"]),  # Latin-1
+        ("typ*", "typ" + "ß" * 40 + " typical", ["typical"]),  # unicode path
+    ):
+        assert list(ANALYZER.analyze(text))[-1] == expected[0].lower()
+        snippets = Snippets(index, searcher, index.text_query(parse(query)), matched=True)
+        assert marks(snippets(tantivy.Document(text=text))) == expected, text
