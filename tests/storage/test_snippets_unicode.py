@@ -4,6 +4,7 @@ holds every query word."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,27 @@ def test_words_too_long_for_the_analyzer_are_not_marked(tmp_path: Path) -> None:
         assert list(ANALYZER.analyze(text))[-1] == expected[0].lower()
         snippets = Snippets(index, searcher, index.text_query(parse(query)), matched=True)
         assert marks(snippets(tantivy.Document(text=text))) == expected, text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(
+            [
+                "Привет", "МИР", "ΛΟΓΟΣ", "Σ", "λόγος", "東京", "«", "»", "—", "…", "İ", "ß",
+                "é", "x²", "ǅ", "K", "ﬁ", "Ω", ",", " ",
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_words_are_found_in_the_lower_cased_text_as_in_its_fold(text: str) -> None:
+    """unicode_snippet finds words in str.lower's text where that has the fold's letters and
+    digits at the same places (Greek, Cyrillic, CJK), and in the fold elsewhere."""
+    from storage.search.snippets import _fold_words
+
+    def words(folded: str) -> list[tuple[tuple[int, int], str]]:
+        return [(m.span(), m[0]) for m in re.finditer(r"[^\W_]+", folded)]
+
+    quick = _fold_words(text)
+    assert quick == fold(text) or (len(quick) == len(text) and words(quick) == words(fold(text)))
