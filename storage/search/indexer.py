@@ -67,6 +67,21 @@ def _sig(path: str | Path) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _as_read(source: Source, end: int) -> dict[str, Any]:
+    """What to record of a log just read to ``end``, from its stat now (its signature is the
+    scan's, from before): ``read``, the log as read ([inode, size, mtime]), where the read
+    reached its end and only growth moved its time; or an empty digest where it was written
+    to in place meanwhile (same size, its time moved): what was read may hold the write or
+    not, so the next refresh reads it whole."""
+    now = _sig(source.path)
+    if now is None or len(source.sig) != 1 or now[0] != source.sig[0][1]:
+        return {}  # gone or replaced since the scan: its signature moved, it is read again
+    _name, _inode, size, mtime = source.sig[0]
+    if now[1] == size and now[2] != mtime:
+        return {"digest": ""}
+    return {"read": now} if now[1] == end else {}
+
+
 def _text_bytes(source: Source) -> int:
     """At most about how many bytes of text indexing ``source`` reads, to size the writer's
     memory: its files' sizes (a refresh of a log's new tail reads less), a compressed log's
@@ -550,9 +565,7 @@ class Indexer:
                 entry["digest"] = _digest(source.path, end)
                 kept = int((previous or {}).get("docs", 0))
             entry["offset"] = end
-            read = _sig(source.path)  # the log as read: its signature is the scan's, before
-            if read is not None and len(source.sig) == 1 and read[:2] == [source.sig[0][1], end]:
-                entry["read"] = read
+            entry.update(_as_read(source, end))
         else:
             if previous is not None:
                 self._drop(writer, source.key)
@@ -923,38 +936,34 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
         stemming,
         lambda u, s: Session(session_id=s, user_id=u),
     )
-    problem = probe._problem()
-    if problem == "no index yet":
-        return []
-    if problem is not None:
-        return [problem]
-    try:
-        probe._open_indexes()
-    except IndexCorruptError as exc:
-        return [str(exc)]
-    problem = _vector_problem(probe.vectors, probe.state)
-    if problem is not None:
-        return [problem]
-    problem = probe._keyword_problem()
-    if problem is not None:
-        return [problem]
-    # Checksums only while no writer runs: a merge replaces files as they are read.
+    # Only while no writer runs: the state, the indexes' counts and their files are then of
+    # one commit (a commit between reading one and the other looked like damage, and a
+    # repair rebuilt a sound index), and no merge replaces files as they are read.
     lock = probe.lock(0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        log.info("index checksums not checked: another process is writing the index")
+        log.info("the index is not checked: another process is writing it")
         return []
     try:
+        problem = probe._problem()
+        if problem == "no index yet":
+            return []
+        if problem is not None:
+            return [problem]
+        try:
+            probe._open_indexes()
+        except IndexCorruptError as exc:
+            return [str(exc)]
+        problem = _vector_problem(probe.vectors, probe.state)
+        if problem is not None:
+            return [problem]
+        problem = probe._keyword_problem()
+        if problem is not None:
+            return [problem]
         problems = footer_problems(probe.folder / "fulltext")
         if probe.vectors is not None:
-            # The manifest as it is now: another process may have committed (replaced a
-            # tombstone file, compacted, rebuilt) since it was read above, before the lock.
-            try:
-                vectors = VectorIndex(probe.vectors.folder, probe.vectors.embedder)
-            except IndexCorruptError as exc:
-                return [*problems, str(exc)]
-            problems += vectors.checksum_problems()
+            problems += probe.vectors.checksum_problems()
         return problems
     finally:
         lock.release()

@@ -498,25 +498,31 @@ async def test_a_flipped_bit_in_a_vector_file_is_found_by_verify(tmp_path: Path,
     await archive.close()
 
 
-async def test_verify_checks_the_vector_files_of_a_commit_made_while_it_opened_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("during", ["_problem", "_keyword_problem"])
+async def test_verify_sees_one_commit_while_another_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, during: str
 ) -> None:
-    """verify read the vector manifest before it took the index lock: another process's
-    commit in between (a tombstone file replaced, the old one deleted) was reported as
-    damage, and --repair rebuilt a sound index."""
+    """verify read the state, then opened the indexes, then took the index lock for the
+    checksums: another process's commit in between (a tombstone file replaced, the old one
+    deleted; a vector count moved) was reported as damage, and --repair rebuilt a sound
+    index. It now holds the lock throughout: the other process cannot commit meanwhile."""
     archive = await filled(tmp_path / "a")
     await archive.update_settings({"vector": {"embedder": "hashing"}})  # the other's too
     session = (await archive.list_sessions("ada"))[0].session_id
     await archive.edit_message("ada", session, "m3", content="My cat sleeps all day.")
     assert (await archive.search("cat", "keyword")).total == 1  # reindexed: a tombstone file
-    keyword_problem = indexer.Indexer._keyword_problem
+    check = getattr(indexer.Indexer, during)
 
-    def another_commit_meanwhile(self: indexer.Indexer) -> str | None:
+    def another_process_writes_meanwhile(self: indexer.Indexer) -> str | None:
         other_process(self.root, "edit", "ada", session, "m3", "My dog sleeps all day.")
-        assert other_process(self.root, "search", "keyword", "dog")[0] == "1"
-        return keyword_problem(self)
+        # Its search cannot take the index lock to index its edit: it searches what is there.
+        assert other_process(self.root, "search", "keyword", "dog")[0] == "0"
+        return check(self)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(indexer.Indexer, "_keyword_problem", another_commit_meanwhile)
+    monkeypatch.setattr(indexer.Indexer, during, another_process_writes_meanwhile)
+    assert archive.index_problems() == []
+    monkeypatch.setattr(indexer.Indexer, during, check)
+    assert other_process(archive.root, "search", "keyword", "dog")[0] == "1"  # indexed now
     assert archive.index_problems() == []
     await archive.close()
 
@@ -629,6 +635,41 @@ async def test_an_edit_in_place_after_a_refresh_that_raced_an_append_is_seen(
     assert (await archive.search("lateword", "keyword")).total == 1
     await archive.close()
     await edited_in_place_and_found(tmp_path / "a", log)
+
+
+@pytest.mark.parametrize("digest_ends", [1024, indexer.DIGEST_HEAD])
+async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digest_ends: int
+) -> None:
+    """An edit in place (same size, its time moved) made while a refresh read the log's new
+    tail: the digest made after the read held it, and the log's state as read was recorded
+    after it, so the next refresh resumed and the edit was never indexed. The next refresh
+    now reads the log whole (a long one, past the digest's ends, and a short one)."""
+    monkeypatch.setattr(indexer, "DIGEST_HEAD", digest_ends)
+    monkeypatch.setattr(indexer, "DIGEST_TAIL", digest_ends)
+    archive, log = await many(tmp_path / "a", 80)
+    session = (await archive.list_sessions("ada"))[0].session_id
+    message_docs = indexer.Indexer._message_docs
+
+    def edited_meanwhile(self: indexer.Indexer, source: indexer.Source, offset: int) -> object:
+        monkeypatch.setattr(indexer.Indexer, "_message_docs", message_docs)  # once
+        assert offset > 0  # the new tail
+        data = log.read_bytes()
+        stat = log.stat()
+        with open(log, "r+b") as f:  # another tool, in place: same size
+            f.write(data.replace(b"w040x", b"QQQQQ"))
+        os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        return message_docs(self, source, offset)
+
+    monkeypatch.setattr(indexer.Indexer, "_message_docs", edited_meanwhile)
+    await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
+    assert (await archive.search("ownword", "keyword")).total == 1
+    await archive.close()
+    archive = await Archive.open(tmp_path / "a", overrides=HASHING)
+    assert (await archive.search("w040x", "keyword")).total == 0
+    assert (await archive.search("QQQQQ", "keyword")).total == 1
+    assert (await archive.search("common", "keyword", limit=200)).total == 80
+    await archive.close()
 
 
 async def test_an_append_undone_on_a_full_disk_does_not_reindex_a_log_the_digest_covers(
