@@ -584,18 +584,20 @@ def fold(text: str) -> str:
 
 class _LowerSafe(dict[str, bool]):
     """Per character, filled as characters are first seen: whether ``str.lower`` makes of it
-    what finding words in its :func:`fold` needs. A letter or digit: its fold, one character.
-    Anything else: one character that is neither (what it folds to does not matter: no word
-    holds it; "«" stays "«" where the analyzer makes it '"'). Not "Σ", which ``str.lower``
-    makes "ς" at a word's end (the analyzer: "σ")."""
+    what finding words in its :func:`fold` needs: its fold, one character; or, for one that
+    is no word character to Python or tantivy, one character that is none either (what it
+    folds to does not matter: no word holds it; "«" stays "«" where the analyzer makes it
+    '"'). Not "Σ", which ``str.lower`` makes "ς" at a word's end (the analyzer: "σ"); not
+    "Ⓐ", a word character to tantivy only, which it folds to "a"."""
 
     def __missing__(self, ch: str) -> bool:
         low = ch.lower()
-        safe = (
-            len(low) == 1
-            and ch != "Σ"
-            and (_FOLD[ord(ch)] == low if ch.isalnum() else not low.isalnum())
-        )
+        if len(low) != 1 or ch == "Σ":
+            safe = False
+        elif low == _FOLD[ord(ch)]:
+            safe = True
+        else:
+            safe = not (ch.isalnum() or low.isalnum() or _WORD_SPLITTER.analyze(ch))
         self[ch] = safe  # threads may both fill it: the same value
         return safe
 

@@ -332,3 +332,28 @@ def test_words_are_found_in_the_lower_cased_text_as_in_its_fold(text: str) -> No
 
     quick = _fold_words(text)
     assert quick == fold(text) or (len(quick) == len(text) and words(quick) == words(fold(text)))
+
+
+def test_circled_letters_are_marked_as_the_words_tantivy_made_of_them(tmp_path: Path) -> None:
+    """"Ⓐ" is a word character to tantivy, which folds it to "a", and none to Python: text
+    holding it is searched in its fold, not in str.lower's "ⓐ" (the Chinese, Japanese and
+    Korean path and one-word prefixes found no "Ⓐbc" for "abc")."""
+    import datetime as dt
+
+    import tantivy
+
+    from storage.search.fulltext import FullTextIndex, IndexDoc
+    from storage.search.query import parse
+    from storage.search.snippets import Snippets
+
+    index = FullTextIndex(tmp_path / "i", stemming=False)
+    with index.writer() as writer:
+        index.add(
+            writer, [IndexDoc("k", "g", "message", "u", "s", "東京 Ⓐbc", dt.datetime(2025, 1, 1))]
+        )
+        writer.commit()
+    assert list(ANALYZER.analyze("東京 Ⓐbc")) == ["東京", "abc"]
+    searcher = index.searcher()
+    for query, expected in (("東京 abc", ["東京", "Ⓐbc"]), ("ab*", ["Ⓐbc"])):
+        snippets = Snippets(index, searcher, index.text_query(parse(query)), matched=True)
+        assert marks(snippets(tantivy.Document(text="東京 Ⓐbc"))) == expected, query
