@@ -40,7 +40,7 @@ import bisect
 import functools
 import re
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import tantivy
@@ -376,6 +376,25 @@ def unicode_snippet(
             finds.setdefault(("*", stem), []).append((a, end))
     if not finds:
         return None
+    start, end, merged = _window_of(text, finds, max_chars)
+    if end - start == len(text):
+        return text.rstrip(), merged
+    cut_before = _WORD_CHAR.search(text, 0, start) is not None
+    snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
+    return snippet, [(x - start + at, y - start + at) for x, y in merged if start <= x and y <= end]
+
+
+def _window_of(
+    text: str,
+    finds: Mapping[object, list[tuple[int, int]]],
+    max_chars: int,
+    in_word: Callable[[str], bool] = str.isalnum,
+) -> tuple[int, int, list[tuple[int, int]]]:
+    """The window of ``text`` for the spans of ``finds`` (per query word): start, end, and
+    every span, those that overlap merged. Set around the first span, or around one of each
+    word where a window can hold them (a third of the room before); the whole text if it
+    fits. Its ends are not inside a word (``in_word``: of a word's characters) where the
+    text has spaces."""
     found = sorted(span for spans in finds.values() for span in spans)
     merged = [found[0]]  # overlapping finds ("東京" and "京都" in "東京都") marked as one
     for a, b in found[1:]:
@@ -385,22 +404,24 @@ def unicode_snippet(
             merged.append((a, b))
     n = len(text)
     if n <= max_chars:
-        return text.rstrip(), merged
+        return 0, n, merged
     a, b = merged[0]
     if len(finds) > 1:
         a, b = _cover(finds.values(), max_chars) or (a, b)
     start = max(0, min(a - (max_chars - (b - a)) // 3, n - max_chars))
     end = min(n, start + max_chars)
     # Whole words where the text has spaces between them (Chinese and Japanese have none).
-    if 0 < start < a and text[start - 1].isalnum() and text[start].isalnum():
+    if 0 < start < a and in_word(text[start - 1]) and in_word(text[start]):
         space = _SPACE_RE.search(text, start, a)
         start = space.end() if space else start
-    if b < end < n and text[end - 1].isalnum() and text[end].isalnum():
+    if b < end < n and in_word(text[end - 1]) and in_word(text[end]):
         spaces = [m.start() for m in _SPACE_RE.finditer(text, b, end)]
         end = spaces[-1] if spaces else end
-    cut_before = _WORD_CHAR.search(text, 0, start) is not None
-    snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
-    return snippet, [(x - start + at, y - start + at) for x, y in merged if start <= x and y <= end]
+    return start, end, merged
+
+
+def _not_space(char: str) -> bool:
+    return not char.isspace()
 
 
 def _too_long(text: str, a: int, b: int) -> bool:
@@ -780,7 +801,9 @@ class Snippets:
             self._generator = tantivy.SnippetGenerator.create(
                 self._searcher, query, self._fulltext.schema, "text"
             )
-            self._generator.set_max_num_chars(SNIPPET_CHARS)
+            # It counts bytes of UTF-8, not characters: room for SNIPPET_CHARS of any
+            # script (a Hindi fragment of 240 bytes was 88 characters), cut down below.
+            self._generator.set_max_num_chars(SNIPPET_CHARS * 4)
         snippet = self._generator.snippet_from_doc(doc)
         fragment: str = snippet.fragment()
         if not fragment:
@@ -797,6 +820,27 @@ class Snippets:
                 ranges.append((start, end))
         start = max(text.find(fragment), 0)
         end = start + len(fragment)
+        if len(fragment) > SNIPPET_CHARS:  # a window of the fragment, as of any text
+            finds: dict[object, list[tuple[int, int]]] = {}
+            for a, b in ranges:
+                finds.setdefault(fragment[a:b].lower(), []).append((a, b))
+            # Whole words: a vowel sign (Devanagari, Thai) is a word's, not a letter to Python.
+            lo, hi = _window_of(fragment, finds, SNIPPET_CHARS, _not_space)[:2] if finds else (0, 0)
+            hi = hi or SNIPPET_CHARS
+            ranges = [(a - lo, b - lo) for a, b in ranges if lo <= a and b <= hi]
+            start, end = start + lo, start + hi
+        # tantivy cuts its fragment between its terms, which can be inside a word ("नमस्ते"
+        # is "नमस" and "ते" to it): the window starts and ends at spaces where it can.
+        first = start + ranges[0][0] if ranges else end
+        if start > 0 and _not_space(text[start - 1]) and _not_space(text[start]):
+            space = _SPACE_RE.search(text, start, first)
+            if space is not None:
+                ranges = [(a - (space.end() - start), b - (space.end() - start)) for a, b in ranges]
+                start = space.end()
+        last = start + ranges[-1][1] if ranges else start
+        if end < len(text) and _not_space(text[end - 1]) and _not_space(text[end]):
+            spaces = [m.start() for m in _SPACE_RE.finditer(text, last, end)]
+            end = spaces[-1] if spaces else end
         cut_before = _WORD_CHAR.search(text, 0, start) is not None
         snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
         return snippet, [(a + at, b + at) for a, b in ranges]

@@ -357,3 +357,39 @@ def test_circled_letters_are_marked_as_the_words_tantivy_made_of_them(tmp_path: 
     for query, expected in (("東京 abc", ["東京", "Ⓐbc"]), ("ab*", ["Ⓐbc"])):
         snippets = Snippets(index, searcher, index.text_query(parse(query)), matched=True)
         assert marks(snippets(tantivy.Document(text="東京 Ⓐbc"))) == expected, query
+
+
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        ("नमस्ते " * 60 + "दुनिया " + "शब्द " * 60, "दुनिया"),
+        ("สวัสดีครับ " * 40 + "โลก " + "คำ " * 60, "โลก"),
+    ],
+)
+def test_tantivys_snippets_are_a_window_of_characters_on_whole_words(
+    tmp_path: Path, text: str, query: str
+) -> None:
+    """Scripts whose words only tantivy finds (vowel signs) keep its generator, which counts
+    bytes of UTF-8: a Hindi snippet was 88 characters, not 240, and it started inside a
+    word (tantivy makes "नमस" and "ते" of "नमस्ते")."""
+    import datetime as dt
+
+    import tantivy
+
+    from storage.search.fulltext import FullTextIndex, IndexDoc
+    from storage.search.query import parse
+    from storage.search.snippets import Snippets
+
+    index = FullTextIndex(tmp_path / "i", stemming=False)
+    with index.writer() as writer:
+        index.add(writer, [IndexDoc("k", "g", "message", "u", "s", text, dt.datetime(2025, 1, 1))])
+        writer.commit()
+    snippets = Snippets(index, index.searcher(), index.text_query(parse(query)), matched=True)
+    assert not words_agree(text)  # the generator's
+    snippet, ranges = snippets(tantivy.Document(text=text))
+    assert [snippet[a:b] for a, b in ranges] == [query]
+    assert SNIPPET_CHARS - 20 <= len(snippet) <= SNIPPET_CHARS + 2
+    assert snippet.startswith(ELLIPSIS) and snippet.endswith(ELLIPSIS)
+    body = snippet[1:-1]
+    at = text.index(body)
+    assert text[at - 1] == " " and text[at + len(body)] == " "  # whole words
