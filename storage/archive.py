@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from storage.base import threaded
 from storage.context import ContextMixin
 from storage.documents import DocumentsMixin
-from storage.errors import NotAnArchiveError, UnsupportedFormatError
+from storage.errors import LockTimeoutError, NotAnArchiveError, UnsupportedFormatError
 from storage.files import make_dirs, read_model, remove_stale_temp_files, write_model
 from storage.jobs import JobControl
 from storage.layout import ARCHIVE_JSON, PERSONAS_GLOBAL, USERS
@@ -120,7 +120,17 @@ class Archive(
         """Check every file (see MaintenanceMixin.verify) and the search index; with
         ``repair`` a damaged index is rebuilt (it is derived data: nothing is lost)."""
         report: VerifyReport = MaintenanceMixin.verify.sync(self, repair)  # type: ignore[attr-defined]
-        problems = self.index_problems()
+        try:
+            problems = self.index_problems()
+        except LockTimeoutError as exc:  # another process writes it: nothing to say of it
+            report.problems.append(
+                Problem(
+                    str(self.layout.index_dir),
+                    f"search index not checked: {exc}",
+                    severity="warning",
+                )
+            )
+            return report
         if problems and repair:
             self._rebuild(None)
         for problem in problems:

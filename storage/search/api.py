@@ -258,10 +258,15 @@ class SearchMixin(ArchiveBase):
     @threaded
     def index_status(self) -> dict[str, Any]:
         """For a settings or status view: the embedder, whether semantic search is degraded,
-        how much is indexed, and what is wrong with the index (if anything)."""
+        how much is indexed, and what is wrong with the index (if anything; ``checked``:
+        False while another process writes it, which is not waited for)."""
         with self._search_lock():
             indexer = self._search_engine().indexer
             embedder = indexer.embedder
+            try:
+                problems, checked = self.index_problems(timeout=0), True
+            except LockTimeoutError:
+                problems, checked = [], False
             return {
                 "embedder": embedder.name if embedder else None,
                 "degraded": (
@@ -272,13 +277,18 @@ class SearchMixin(ArchiveBase):
                 "sources": len(indexer.state.get("sources", {})),
                 "documents": indexer.expected_docs(),
                 "vectors": indexer.vectors.count if indexer.vectors else 0,
-                "problems": self.index_problems(),
+                "problems": problems,
+                "checked": checked,
             }
 
-    def index_problems(self) -> list[str]:
-        """What is wrong with the index on disk, without changing it (for verify)."""
+    def index_problems(self, timeout: float | None = None) -> list[str]:
+        """What is wrong with the index on disk, without changing it (for verify). Waits up
+        to ``timeout`` seconds (setting storage.lock_timeout) for a process writing the
+        index, then raises LockTimeoutError: it was not checked."""
         from storage.search.indexer import check_index
 
+        if timeout is None:
+            timeout = self.settings.storage.lock_timeout
         vector = self.settings.vector
         embedder = None
         if vector.enabled:
@@ -286,4 +296,4 @@ class SearchMixin(ArchiveBase):
                 self.embedder_factory
                 or (lambda: shared_embedder(vector.embedder, vector.batch_size))
             )()
-        return check_index(self.root, embedder, self.settings.search.stemming)
+        return check_index(self.root, embedder, self.settings.search.stemming, timeout)

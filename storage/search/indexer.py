@@ -30,7 +30,7 @@ import filelock
 import orjson
 from pydantic import ValidationError
 
-from storage.errors import IndexUnavailableError
+from storage.errors import IndexUnavailableError, LockTimeoutError
 from storage.files import atomic_write, read_json, stamp_path
 from storage.jobs import JobControl
 from storage.jsonl import JsonlLog
@@ -563,6 +563,10 @@ class Indexer:
             else:
                 docs, end = self._message_docs(source, tail)
                 entry["digest"] = _digest(source.path, end)
+                if _digest(source.path, tail) != (previous or {}).get("digest"):
+                    # What was indexed before the tail changed while the tail was read (an
+                    # edit in place, maybe with an append): the next refresh reads it whole.
+                    entry["digest"] = ""
                 kept = int((previous or {}).get("docs", 0))
             entry["offset"] = end
             entry.update(_as_read(source, end))
@@ -925,8 +929,12 @@ def _vector_problem(vectors: VectorIndex | None, state: dict[str, Any]) -> str |
     )
 
 
-def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[str]:
-    """Problems of the index in ``root/.index`` (empty if fine or absent); changes nothing."""
+def check_index(
+    root: Path, embedder: Embedder | None, stemming: bool, timeout: float = 0
+) -> list[str]:
+    """Problems of the index in ``root/.index`` (empty if fine or absent); changes nothing.
+    Waits up to ``timeout`` seconds for a process writing the index, then raises
+    LockTimeoutError (it was not checked)."""
     folder = root / ".index"
     if not folder.exists():
         return []
@@ -939,12 +947,11 @@ def check_index(root: Path, embedder: Embedder | None, stemming: bool) -> list[s
     # Only while no writer runs: the state, the indexes' counts and their files are then of
     # one commit (a commit between reading one and the other looked like damage, and a
     # repair rebuilt a sound index), and no merge replaces files as they are read.
-    lock = probe.lock(0)
+    lock = probe.lock(timeout)
     try:
         lock.acquire()
-    except filelock.Timeout:
-        log.info("the index is not checked: another process is writing it")
-        return []
+    except filelock.Timeout as exc:
+        raise LockTimeoutError(lock.lock_file, timeout) from exc
     try:
         problem = probe._problem()
         if problem == "no index yet":

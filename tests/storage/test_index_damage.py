@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pytest
 
-from storage import Archive, IndexUnavailableError, Message
+from storage import Archive, IndexUnavailableError, LockTimeoutError, Message
 from storage.search import fulltext, indexer
 from storage.search.embedder import load_embedder
 from storage.search.fulltext import IndexCorruptError
@@ -637,14 +637,18 @@ async def test_an_edit_in_place_after_a_refresh_that_raced_an_append_is_seen(
     await edited_in_place_and_found(tmp_path / "a", log)
 
 
-@pytest.mark.parametrize("digest_ends", [1024, indexer.DIGEST_HEAD])
+@pytest.mark.parametrize(
+    ("digest_ends", "append"),
+    [(1024, False), (indexer.DIGEST_HEAD, False), (indexer.DIGEST_HEAD, True)],
+)
 async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digest_ends: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digest_ends: int, append: bool
 ) -> None:
     """An edit in place (same size, its time moved) made while a refresh read the log's new
     tail: the digest made after the read held it, and the log's state as read was recorded
     after it, so the next refresh resumed and the edit was never indexed. The next refresh
-    now reads the log whole (a long one, past the digest's ends, and a short one)."""
+    now reads the log whole (a long one, past the digest's ends, and a short one, also when
+    a line was appended meanwhile: a stat cannot tell that from growth alone)."""
     monkeypatch.setattr(indexer, "DIGEST_HEAD", digest_ends)
     monkeypatch.setattr(indexer, "DIGEST_TAIL", digest_ends)
     archive, log = await many(tmp_path / "a", 80)
@@ -659,7 +663,11 @@ async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
         with open(log, "r+b") as f:  # another tool, in place: same size
             f.write(data.replace(b"w040x", b"QQQQQ"))
         os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-        return message_docs(self, source, offset)
+        made = message_docs(self, source, offset)
+        if append:  # and another process's append, after the read
+            with open(log, "ab") as f:
+                f.write(Message(message_id="late", role="user", content="late").to_json() + b"\n")
+        return made
 
     monkeypatch.setattr(indexer.Indexer, "_message_docs", edited_meanwhile)
     await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
@@ -700,17 +708,32 @@ async def test_an_append_undone_on_a_full_disk_does_not_reindex_a_log_the_digest
     await archive.close()
 
 
-async def test_checksums_are_not_read_while_another_process_writes(tmp_path: Path) -> None:
-    """A merge replaces files as they are read: with the index lock taken by another writer,
-    verify reports no damage that is not there (the counts are still checked)."""
+async def test_the_index_is_not_checked_while_another_process_writes_and_verify_says_so(
+    tmp_path: Path,
+) -> None:
+    """A commit or a merge replaces files as they are read: with the index lock taken by
+    another writer, the index is not checked (it waits for the lock, up to the lock
+    timeout), and verify says so, as a warning, where it said nothing (or said "0
+    problems" of a damaged index)."""
     archive, _log = await many(tmp_path / "a", 30)
+    await archive.close()
     (path,) = (tmp_path / "a" / ".index" / "fulltext").glob("*.term")
     data = bytearray(path.read_bytes())
     data[len(data) // 3] ^= 0x10
     path.write_bytes(bytes(data))
+    archive = await Archive.open(
+        tmp_path / "a", overrides={**HASHING, "storage": {"lock_timeout": 0.2}}
+    )
     with filelock.FileLock(str(tmp_path / "a" / ".locks" / "index.lock")):  # its own flock
-        assert archive.index_problems() == []
+        with pytest.raises(LockTimeoutError, match=r"index\.lock within 0\.2 s"):
+            archive.index_problems()
+        report = await archive.verify(repair=True)
+        (problem,) = [p for p in report.problems if "search index" in p.problem]
+        assert problem.problem.startswith("search index not checked: archive is locked")
+        assert problem.severity == "warning" and not problem.repaired
+        assert (await archive.index_status())["checked"] is False
     assert archive.index_problems() != []  # once the lock is free
+    assert (await archive.index_status())["checked"] is True
     await archive.close()
 
 

@@ -42,7 +42,12 @@ from storage import (
     Session,
     StorageError,
 )
-from storage.errors import NothingImportedError, ReadOnlyArchiveError, SettingsError
+from storage.errors import (
+    LockTimeoutError,
+    NothingImportedError,
+    ReadOnlyArchiveError,
+    SettingsError,
+)
 from storage.events import (
     Change,
     DocumentsChanged,
@@ -1653,9 +1658,14 @@ class MainWindow(QMainWindow):
             embedder = (
                 f"degraded: {probe.degraded}" if probe.degraded else f"ready ({vector.embedder})"
             )
-        problems = await asyncio.to_thread(archive.index_problems)
+        try:  # not waiting for a process writing the index (this window's own worker)
+            problems: list[str] | None = await asyncio.to_thread(archive.index_problems, 0)
+        except LockTimeoutError:
+            problems = None
         report = self.index_report
-        if problems:
+        if problems is None:
+            index = "being written by another process: not checked now"
+        elif problems:
             index = "damaged: " + "; ".join(problems) + " — rebuild it"
         elif report is not None:
             index = (
