@@ -55,6 +55,7 @@ from storage.search.fulltext import (
 )
 
 SNIPPET_CHARS = 240
+EDGE = SNIPPET_CHARS // 8  # how far a window's end moves to a space, not to cut a word
 ELLIPSIS = "…"
 ANCHORS = 8  # windows tried: around the rarest word's first occurrences
 
@@ -411,13 +412,23 @@ def _window_of(
     start = max(0, min(a - (max_chars - (b - a)) // 3, n - max_chars))
     end = min(n, start + max_chars)
     # Whole words where the text has spaces between them (Chinese and Japanese have none).
-    if 0 < start < a and in_word(text[start - 1]) and in_word(text[start]):
-        space = _SPACE_RE.search(text, start, a)
-        start = space.end() if space else start
-    if b < end < n and in_word(text[end - 1]) and in_word(text[end]):
-        spaces = [m.start() for m in _SPACE_RE.finditer(text, b, end)]
-        end = spaces[-1] if spaces else end
+    start, end = _to_spaces(text, start, end, a, b, in_word)
     return start, end, merged
+
+
+def _to_spaces(
+    text: str, start: int, end: int, a: int, b: int, in_word: Callable[[str], bool]
+) -> tuple[int, int]:
+    """``start`` and ``end`` moved to the nearest spaces inside ``[start, a)`` and
+    ``(b, end]`` where they cut a word, if one is within :data:`EDGE` characters: scripts
+    that put spaces between phrases, not words (Thai), keep their context, cut inside it."""
+    if 0 < start < a and in_word(text[start - 1]) and in_word(text[start]):
+        space = _SPACE_RE.search(text, start, min(a, start + EDGE))
+        start = space.end() if space else start
+    if b < end < len(text) and in_word(text[end - 1]) and in_word(text[end]):
+        spaces = [m.start() for m in _SPACE_RE.finditer(text, max(b, end - EDGE), end)]
+        end = spaces[-1] if spaces else end
+    return start, end
 
 
 def _not_space(char: str) -> bool:
@@ -818,29 +829,23 @@ class Snippets:
                 start = len(raw[: span.start].decode(errors="ignore"))
                 end = len(raw[: span.end].decode(errors="ignore"))
                 ranges.append((start, end))
-        start = max(text.find(fragment), 0)
-        end = start + len(fragment)
-        if len(fragment) > SNIPPET_CHARS:  # a window of the fragment, as of any text
-            finds: dict[object, list[tuple[int, int]]] = {}
-            for a, b in ranges:
-                finds.setdefault(fragment[a:b].lower(), []).append((a, b))
-            # Whole words: a vowel sign (Devanagari, Thai) is a word's, not a letter to Python.
-            lo, hi = _window_of(fragment, finds, SNIPPET_CHARS, _not_space)[:2] if finds else (0, 0)
-            hi = hi or SNIPPET_CHARS
-            ranges = [(a - lo, b - lo) for a, b in ranges if lo <= a and b <= hi]
-            start, end = start + lo, start + hi
-        # tantivy cuts its fragment between its terms, which can be inside a word ("नमस्ते"
-        # is "नमस" and "ते" to it): the window starts and ends at spaces where it can.
-        first = start + ranges[0][0] if ranges else end
-        if start > 0 and _not_space(text[start - 1]) and _not_space(text[start]):
-            space = _SPACE_RE.search(text, start, first)
-            if space is not None:
-                ranges = [(a - (space.end() - start), b - (space.end() - start)) for a, b in ranges]
-                start = space.end()
-        last = start + ranges[-1][1] if ranges else start
-        if end < len(text) and _not_space(text[end - 1]) and _not_space(text[end]):
-            spaces = [m.start() for m in _SPACE_RE.finditer(text, last, end)]
-            end = spaces[-1] if spaces else end
+        # The window is set around the fragment's marks in the text, as any text's: the
+        # fragment may end at a mark, and it can start inside a word ("नमस्ते" is "नमस" and
+        # "ते" to tantivy). Ends move to spaces (a vowel sign is a word's, not a letter to
+        # Python).
+        at_fragment = max(text.find(fragment), 0)
+        spans = [(at_fragment + a, at_fragment + b) for a, b in ranges]
+        finds: dict[object, list[tuple[int, int]]] = {}
+        for a, b in spans:
+            finds.setdefault(text[a:b].lower(), []).append((a, b))
+        if finds:
+            start, end, _merged = _window_of(text, finds, SNIPPET_CHARS, _not_space)
+        else:  # nothing marked: the fragment's start
+            start = at_fragment
+            end = _to_spaces(
+                text, start, min(start + SNIPPET_CHARS, len(text)), start, start, _not_space
+            )[1]
+        ranges = [(a - start, b - start) for a, b in spans if start <= a and b <= end]
         cut_before = _WORD_CHAR.search(text, 0, start) is not None
         snippet, at = _cut(text, start, end, cut_before, _WORD_CHAR.search(text, end) is not None)
         return snippet, [(a + at, b + at) for a, b in ranges]
