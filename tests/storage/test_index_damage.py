@@ -596,14 +596,23 @@ async def test_a_long_log_edited_in_its_middle_keeping_its_size_is_indexed_whole
 
 
 async def edited_in_place_and_found(root: Path, log: Path) -> None:
-    """Edit the 80-message log of :func:`many` in place, keeping its size and file, a clock
-    tick later; a fresh process finds the new word and not the old one."""
+    edit_in_place(log)
+    await edit_found(root)
+
+
+def edit_in_place(log: Path) -> None:
+    """Edit the 80-message log of :func:`many` in place ("w040x" becomes "QQQQQ"), keeping
+    its size and file, a clock tick later, as another tool would."""
     data = log.read_bytes()
     stat = log.stat()
     with open(log, "r+b") as f:  # same file, same size
         f.write(data.replace(b"w040x", b"QQQQQ"))
     os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a coarse clock's tick
     assert log.stat().st_size == stat.st_size and log.stat().st_ino == stat.st_ino
+
+
+async def edit_found(root: Path) -> None:
+    """A fresh process finds :func:`edit_in_place`'s new word and not the old one."""
     archive = await Archive.open(root, overrides=HASHING)
     assert (await archive.search("w040x", "keyword")).total == 0
     assert (await archive.search("QQQQQ", "keyword")).total == 1
@@ -658,11 +667,7 @@ async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
     def edited_meanwhile(self: indexer.Indexer, source: indexer.Source, offset: int) -> object:
         monkeypatch.setattr(indexer.Indexer, "_message_docs", message_docs)  # once
         assert offset > 0  # the new tail
-        data = log.read_bytes()
-        stat = log.stat()
-        with open(log, "r+b") as f:  # another tool, in place: same size
-            f.write(data.replace(b"w040x", b"QQQQQ"))
-        os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        edit_in_place(log)
         made = message_docs(self, source, offset)
         if append:  # and another process's append, after the read
             with open(log, "ab") as f:
@@ -673,11 +678,7 @@ async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
     await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
     assert (await archive.search("ownword", "keyword")).total == 1
     await archive.close()
-    archive = await Archive.open(tmp_path / "a", overrides=HASHING)
-    assert (await archive.search("w040x", "keyword")).total == 0
-    assert (await archive.search("QQQQQ", "keyword")).total == 1
-    assert (await archive.search("common", "keyword", limit=200)).total == 80
-    await archive.close()
+    await edit_found(tmp_path / "a")
 
 
 async def test_an_append_undone_on_a_full_disk_does_not_reindex_a_log_the_digest_covers(
