@@ -314,8 +314,11 @@ def _window(padded: bytes, n: int, a: int, b: int, max_chars: int) -> tuple[int,
 
 def _cut(text: str, start: int, end: int, cut_before: bool, cut_after: bool) -> tuple[str, int]:
     """``text[start:end]`` with "…" where letters or digits are cut off before or after it
-    (``cut_before``, ``cut_after``); only punctuation or spaces cut off are put back instead.
-    Also where ``text[start]`` is in the snippet."""
+    (``cut_before``, ``cut_after``); only punctuation or spaces cut off are put back instead,
+    up to :data:`EDGE` characters (a message that ends in a row of emoji is cut too). Also
+    where ``text[start]`` is in the snippet."""
+    cut_after = cut_after or len(text) - end > EDGE
+    cut_before = cut_before or start > EDGE
     if not cut_after:
         end = len(text)
     snippet = text[start:end].rstrip()

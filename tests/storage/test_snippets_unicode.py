@@ -406,3 +406,22 @@ def test_tantivys_snippets_are_a_window_of_characters_on_whole_words(
     else:  # a space too far from an end: cut there, not at a space next to the word
         a, b = ranges[0]
         assert a > 60 and len(snippet) - b > 60
+
+
+@pytest.mark.asyncio
+async def test_a_snippet_is_cut_before_a_long_row_of_symbols(tmp_path: Path) -> None:
+    """Only punctuation, spaces or emoji past the window were all put back: a message ending
+    in 300 emoji made a snippet of 500 characters. A short tail still is ("?!")."""
+    texts = {
+        "tail": "word " * 60 + "party " + "🎉" * 300,
+        "head": "🎉" * 300 + " party " + "word " * 60,
+        "short": "word " * 60 + "party?!",
+    }
+    archive = await archive_with(tmp_path / "a", texts)
+    hits = {h.message_id: h for h in (await archive.search("party", "keyword")).hits}
+    for hit in hits.values():
+        assert len(hit.snippet) <= SNIPPET_CHARS + 2 and marked(hit) == ["party"]
+    assert hits["tail"].snippet.endswith(ELLIPSIS)
+    assert hits["head"].snippet.startswith(ELLIPSIS)
+    assert hits["short"].snippet.endswith("party?!")
+    await archive.close()
