@@ -374,8 +374,7 @@ def unicode_snippet(
         key = stands_for.get(word, word) if stands_for else word
         finds.setdefault(key, []).append((a, b))
     for a, b, stem in _words(text, folded, back, dict.fromkeys(prefixes, (True, False))):
-        rest = _WORD_REST.match(text, b)  # the word a prefix starts, to its end
-        end = rest.end() if rest else b
+        end = _word_end(text, b)  # the word a prefix starts, to its end
         if not _too_long(text, a, end):
             finds.setdefault(("*", stem), []).append((a, end))
     if not finds:
@@ -481,8 +480,21 @@ def _words(
 
 
 def _other_letter(char: str) -> bool:
-    """Whether ``char`` is a letter or digit, but not of Chinese, Japanese or Korean."""
-    return char.isalnum() and not is_cjk(char)
+    """Whether ``char`` is a word character to tantivy (a letter or digit; also a vowel
+    sign, a circled letter), but not of Chinese, Japanese or Korean."""
+    word = char.isalnum() if _AGREES[char] else bool(_WORD_SPLITTER.analyze(char))
+    return word and not is_cjk(char)
+
+
+def _word_end(text: str, i: int) -> int:
+    """Where the word that goes on at ``text[i]`` ends, as tantivy's tokenizer reads it."""
+    n = len(text)
+    while True:
+        i = _WORD_REST.match(text, i).end()  # type: ignore[union-attr]  # matches empty
+        if i < n and not _AGREES[text[i]] and _WORD_SPLITTER.analyze(text[i]):
+            i += 1  # a word character to tantivy only ("Ⓐ", a vowel sign)
+            continue
+        return i
 
 
 def _cover(groups: Collection[list[tuple[int, int]]], max_chars: int) -> tuple[int, int] | None:

@@ -346,17 +346,26 @@ def test_circled_letters_are_marked_as_the_words_tantivy_made_of_them(tmp_path: 
     from storage.search.query import parse
     from storage.search.snippets import Snippets
 
+    texts = ["東京 Ⓐbc", "東京 ⒶbcⒶbc Ⓐbc", "ⓩ9ⓗⓔⓛⓛⓞ 東京"]
     index = FullTextIndex(tmp_path / "i", stemming=False)
     with index.writer() as writer:
         index.add(
-            writer, [IndexDoc("k", "g", "message", "u", "s", "東京 Ⓐbc", dt.datetime(2025, 1, 1))]
+            writer,
+            [IndexDoc(f"k{i}", "g", "message", "u", "s", t, dt.datetime(2025, 1, 1))
+             for i, t in enumerate(texts)],
         )
         writer.commit()
-    assert list(ANALYZER.analyze("東京 Ⓐbc")) == ["東京", "abc"]
+    assert list(ANALYZER.analyze(texts[1])) == ["東京", "abcabc", "abc"]  # one word, not two
     searcher = index.searcher()
-    for query, expected in (("東京 abc", ["東京", "Ⓐbc"]), ("ab*", ["Ⓐbc"])):
+    for text, query, expected in (
+        (texts[0], "東京 abc", [(0, 2), (3, 6)]),
+        (texts[0], "ab*", [(3, 6)]),
+        (texts[1], "東京 abc", [(0, 2), (10, 13)]),  # not "Ⓐbc" inside "ⒶbcⒶbc"
+        (texts[1], "ab*", [(3, 9), (10, 13)]),  # the whole of "ⒶbcⒶbc"
+        (texts[2], "ⓩ9ⓗⓔⓛⓛ* 東京", [(0, 7), (8, 10)]),  # to the word's end: "ⓞ" too
+    ):
         snippets = Snippets(index, searcher, index.text_query(parse(query)), matched=True)
-        assert marks(snippets(tantivy.Document(text="東京 Ⓐbc"))) == expected, query
+        assert snippets(tantivy.Document(text=text)) == (text, expected), (text, query)
 
 
 THAI = (  # spaces between phrases, none between words
