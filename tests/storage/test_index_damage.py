@@ -611,6 +611,18 @@ def edit_in_place(log: Path) -> None:
     assert log.stat().st_size == stat.st_size and log.stat().st_ino == stat.st_ino
 
 
+def append_line(log: Path, text: str) -> None:
+    """Another process's message appended to ``log``, straight to the file."""
+    with open(log, "ab") as f:
+        f.write(Message(message_id="late", role="user", content=text).to_json() + b"\n")
+
+
+async def written_and_searched(archive: Archive, session: str) -> None:
+    """This process writes to the session, and a search indexes what it wrote."""
+    await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
+    assert (await archive.search("ownword", "keyword")).total == 1
+
+
 async def edit_found(root: Path) -> None:
     """A fresh process finds :func:`edit_in_place`'s new word and not the old one."""
     archive = await Archive.open(root, overrides=HASHING)
@@ -635,12 +647,11 @@ async def test_an_edit_in_place_after_a_refresh_that_raced_an_append_is_seen(
     def racing_scan(self: indexer.Indexer, only: object = None) -> object:
         found = scan(self, only)  # type: ignore[arg-type]
         monkeypatch.setattr(indexer.Indexer, "scan", scan)  # once
-        with open(log, "ab") as f:  # another process's append, after the scan's stat
-            f.write(Message(message_id="late", role="user", content="lateword").to_json() + b"\n")
+        append_line(log, "lateword")  # another process's append, after the scan's stat
         return found
 
     monkeypatch.setattr(indexer.Indexer, "scan", racing_scan)
-    await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
+    await written_and_searched(archive, session)
     assert (await archive.search("lateword", "keyword")).total == 1
     await archive.close()
     await edited_in_place_and_found(tmp_path / "a", log)
@@ -670,13 +681,11 @@ async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
         edit_in_place(log)
         made = message_docs(self, source, offset)
         if append:  # and another process's append, after the read
-            with open(log, "ab") as f:
-                f.write(Message(message_id="late", role="user", content="late").to_json() + b"\n")
+            append_line(log, "late")
         return made
 
     monkeypatch.setattr(indexer.Indexer, "_message_docs", edited_meanwhile)
-    await archive.add_messages("ada", session, [Message(role="user", content="ownword")])
-    assert (await archive.search("ownword", "keyword")).total == 1
+    await written_and_searched(archive, session)
     await archive.close()
     await edit_found(tmp_path / "a")
 
