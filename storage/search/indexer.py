@@ -45,7 +45,15 @@ from storage.layout import (
 )
 from storage.models import Message, Session, SituationalContext
 from storage.search.embedder import Embedder
-from storage.search.fulltext import FullTextIndex, IndexCorruptError, IndexDoc, analyzer_name
+from storage.search.fulltext import (
+    FullTextIndex,
+    IndexCorruptError,
+    IndexDoc,
+    analyzer_name,
+    doc_json,
+    index_doc_json,
+    micros,
+)
 from storage.search.vectors import EmbedderInfo, VectorIndex
 from storage.search.watch import footer_problems
 
@@ -573,18 +581,18 @@ class Indexer:
         else:
             if previous is not None:
                 self._drop(writer, source.key)
-            docs = (
+            docs = _Docs.of(
                 self._context_docs(source)
                 if source.kind == "context"
                 else self._document_docs(source)
             )
-        for start in range(0, len(docs), 5000):
-            self.fulltext.add(writer, docs[start : start + 5000])
+        for start in range(0, len(docs.jsons), 5000):
+            self.fulltext.add_json(writer, docs.jsons[start : start + 5000])
             control.check()
         if self.vectors is not None:
-            pending.extend(docs)
-        entry["docs_added"] = len(docs)
-        entry["docs"] = kept + len(docs)
+            pending.extend(docs, source.key)
+        entry["docs_added"] = len(docs.jsons)
+        entry["docs"] = kept + len(docs.jsons)
         return entry
 
     def _tail_offset(self, source: Source, previous: dict[str, Any] | None) -> int | None:
@@ -620,10 +628,26 @@ class Indexer:
         source = meta.get("source")
         return str(source) if source else "flatchat"
 
-    def _message_docs(self, source: Source, offset: int) -> tuple[list[IndexDoc], int]:
-        """IndexDocs for the log from ``offset`` and the byte offset reached (whole lines)."""
+    def _message_docs(self, source: Source, offset: int) -> tuple[_Docs, int]:
+        """The documents of the log from ``offset`` and the byte offset reached (whole
+        lines)."""
         origin = self._session_source(source.user, source.session)
         folder = source.path.parent
+        group, user, session = source.key, source.user, source.session
+        docs = _Docs()
+        keys, texts, jsons = docs.keys, docs.texts, docs.jsons
+
+        def add(place: object, fields: _Fields) -> None:
+            message_id, role, text, stamp = fields
+            key = f"{group}/{place}"
+            keys.append(key)
+            texts.append(text)
+            jsons.append(
+                doc_json(
+                    key, group, "message", user, session, text, stamp, role, origin, message_id
+                )
+            )
+
         if len(source.sig) != 1 or source.path.name != MESSAGES:
             # Compacted, or merged with the original system's per-persona copies: whole.
             log_ = JsonlLog(
@@ -634,39 +658,23 @@ class Indexer:
                 ),
             )
             # Keyed by their place in the merged log ("n3"): it is read whole every time.
-            messages: list[tuple[str, Message | _Indexed]] = [
-                (f"n{i}", m) for i, m in enumerate(log_.iter())
-            ]
-            end = 0
-        else:
-            # Read whole lines only, so the offset recorded is exactly what was indexed. Keyed
-            # by the line's byte offset: a message id can repeat in a log (storage does not
-            # forbid it), and each line must stay its own hit.
-            messages, end = [], offset
-            for raw in JsonlLog(folder / MESSAGES, Message).raw_from(offset):
-                if not raw.terminated:
-                    break  # a torn or in-progress append: picked up once complete
-                end = raw.offset + len(raw.data) + 1
-                if raw.data.strip():
-                    fields = _indexed_fields(raw.data)
-                    if fields is not None:
-                        messages.append((str(raw.offset), fields))
-        group = source.key
-        docs = [
-            IndexDoc(
-                key=f"{group}/{place}",
-                group=group,
-                kind="message",
-                user=source.user,
-                session=source.session,
-                text=_composed(_message_text(m)),
-                timestamp=m.timestamp,
-                role=m.role,
-                source=origin,
-                message_id=m.message_id,
-            )
-            for place, m in messages
-        ]
+            for i, m in enumerate(log_.iter()):
+                add(
+                    f"n{i}", _fields_of(m.message_id, m.role, m.content, m.attachments, m.timestamp)
+                )
+            return docs, 0
+        # Read whole lines only, so the offset recorded is exactly what was indexed. Keyed by
+        # the line's byte offset: a message id can repeat in a log (storage does not forbid
+        # it), and each line must stay its own hit.
+        end = offset
+        for raw in JsonlLog(folder / MESSAGES, Message).raw_from(offset):
+            if not raw.terminated:
+                break  # a torn or in-progress append: picked up once complete
+            end = raw.offset + len(raw.data) + 1
+            if raw.data.strip():
+                fields = _indexed_fields(raw.data)
+                if fields is not None:
+                    add(raw.offset, fields)
         return docs, end
 
     def _context_docs(self, source: Source) -> list[IndexDoc]:
@@ -774,17 +782,30 @@ class Indexer:
         return sum(int(e.get("docs", 0)) for e in self.state.get("sources", {}).values())
 
 
+@dataclass(slots=True)
+class _Docs:
+    """A source's documents as the keyword index's writer takes them (:func:`doc_json`),
+    with the key and text of each (for the vector index)."""
+
+    keys: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    jsons: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, docs: list[IndexDoc]) -> _Docs:
+        return cls([d.key for d in docs], [d.text for d in docs], list(map(index_doc_json, docs)))
+
+
 @dataclass
 class _Batch:
     keys: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
 
-    def extend(self, docs: list[IndexDoc]) -> None:
-        for d in docs:
-            self.keys.append(d.key)
-            self.groups.append(d.group)
-            self.texts.append(d.text)
+    def extend(self, docs: _Docs, group: str) -> None:
+        self.keys.extend(docs.keys)
+        self.groups.extend([group] * len(docs.keys))
+        self.texts.extend(docs.texts)
 
     def clear(self) -> None:
         self.keys.clear()
@@ -851,21 +872,13 @@ def _opt_int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and value >= 0 else None
 
 
-@dataclass(slots=True)  # not frozen: one per message indexed, and frozen takes 3.5x longer
-class _Indexed:
-    """The fields of a message the index needs (duck-typed like Message for _message_text)."""
-
-    message_id: str
-    role: str
-    content: str
-    timestamp: dt.datetime
-    attachments: list[Any]
+_Fields = tuple[str, str, str, int]  # a message's id, role, text and micros(timestamp)
 
 
-def _indexed_fields(data: bytes) -> _Indexed | Message | None:
-    """A log line's indexed fields: read straight from the JSON (3x faster than validating a
-    Message), through the model only for lines that need its defaults; None if unreadable
-    (verify reports those)."""
+def _indexed_fields(data: bytes) -> _Fields | None:
+    """A log line's indexed fields (see :func:`_fields_of`): read straight from the JSON (3x
+    faster than validating a Message), through the model only for lines that need its
+    defaults; None if unreadable (verify reports those)."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -889,31 +902,37 @@ def _indexed_fields(data: bytes) -> _Indexed | Message | None:
         except ValueError:
             when = None
         if when is not None:
-            return _Indexed(
-                mid, role, content, when if when.tzinfo else when.astimezone(), attachments
-            )
+            return _fields_of(mid, role, content, attachments, when)
     try:
-        return Message.model_validate(obj)
+        m = Message.model_validate(obj)
     except ValidationError:
         return None
+    return _fields_of(m.message_id, m.role, m.content, m.attachments, m.timestamp)
+
+
+def _fields_of(
+    message_id: str, role: str, content: str, attachments: list[Any], when: dt.datetime
+) -> _Fields:
+    """What the index holds of a message: its id, role, text (the content plus text carried
+    by attachments, e.g. Claude's extracted_content; composed, see :func:`_composed`) and
+    time (:func:`micros`; a naive time is local)."""
+    text = content
+    if attachments:
+        parts = [content]
+        for attachment in attachments:
+            if isinstance(attachment, dict):
+                for name in ("extracted_content", "text", "file_name", "name"):
+                    value = attachment.get(name)
+                    if isinstance(value, str) and value:
+                        parts.append(value)
+        text = "\n".join(p for p in parts if p)
+    return message_id, role, _composed(text), micros(when)
 
 
 def _composed(text: str) -> str:
     """``text`` in composed form (NFC), as queries are: accents written as separate combining
     marks (macOS file names, some PDFs) would otherwise split words ("e" + U+0301 + "cole")."""
     return text if text.isascii() else unicodedata.normalize("NFC", text)
-
-
-def _message_text(message: Message | _Indexed) -> str:
-    """The content plus text carried by attachments (e.g. Claude's extracted_content)."""
-    parts = [message.content]
-    for attachment in message.attachments:
-        if isinstance(attachment, dict):
-            for name in ("extracted_content", "text", "file_name", "name"):
-                value = attachment.get(name)
-                if isinstance(value, str) and value:
-                    parts.append(value)
-    return "\n".join(p for p in parts if p)
 
 
 def _vector_problem(vectors: VectorIndex | None, state: dict[str, Any]) -> str | None:

@@ -11,6 +11,7 @@ import shutil
 import string
 import subprocess
 import sys
+import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -590,3 +591,59 @@ async def test_a_one_word_total_is_exact_with_and_without_deleted_documents(
     searcher = index.searcher()
     assert searcher.num_docs == 1
     assert index.count_of_term(searcher, "word") is None  # the dictionary still says 3
+
+
+async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> None:
+    """A build makes each message's index document straight from its log line: the same
+    document as the message read through the model gives, for every kind of line (fast path,
+    attachments' text, a naive time, accents written apart, CJK, the original system's "id"
+    key, a line that needs the model's defaults)."""
+    from storage.layout import MESSAGES
+    from storage.search.fulltext import index_doc_json
+
+    await archive.create_user("ada")
+    session = await archive.create_session("ada", "Mixed", metadata={"source": "claude"})
+    lines = [
+        {"message_id": "m1", "role": "user", "content": "plain words",
+         "timestamp": "2025-03-01T12:00:00+00:00"},
+        {"message_id": "m2", "role": "assistant", "content": "see the file",
+         "timestamp": "2025-03-01T12:01:00+02:00",
+         "attachments": [{"file_name": "lease.txt", "extracted_content": "rent is due"}, "x"]},
+        {"message_id": "m3", "role": "user", "content": "naive time",
+         "timestamp": "2025-03-01T12:02:00"},
+        {"message_id": "m4", "role": "user", "content": "e\u0301cole 東京は日本の首都です",
+         "timestamp": "2025-03-01T12:03:00Z"},
+        {"id": "m5", "role": "user", "content": "an old key", "timestamp": "2025-03-01T12:04:00Z"},
+        {"message_id": "m6", "role": "user", "timestamp": 1740830700},  # through the model
+    ]
+    log = archive.root / "users" / "ada" / session.session_id / MESSAGES
+    log.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    indexer = archive._search_engine().indexer
+    source = indexer.scan(None)[f"m/ada/{session.session_id}"]
+    docs, end = indexer._message_docs(source, 0)
+    assert end == log.stat().st_size
+    messages = await archive.get_messages("ada", session.session_id, None)
+    assert [m.message_id for m in messages] == ["m1", "m2", "m3", "m4", "m5", "m6"]
+    offsets = [0]
+    for line in log.read_bytes().splitlines(keepends=True)[:-1]:
+        offsets.append(offsets[-1] + len(line))
+    expected = []
+    for offset, m in zip(offsets, messages, strict=True):
+        text = "\n".join(
+            [m.content, *(v for a in m.attachments if isinstance(a, dict)
+                          for k in ("extracted_content", "text", "file_name", "name")
+                          if isinstance(v := a.get(k), str) and v)]
+        )
+        group = source.key
+        expected.append(IndexDoc(
+            key=f"{group}/{offset}", group=group, kind="message", user="ada",
+            session=session.session_id, text=unicodedata.normalize("NFC", text.strip("\n")),
+            timestamp=m.timestamp, role=m.role, source="claude", message_id=m.message_id,
+        ))
+    assert [orjson.loads(j) for j in docs.jsons] == [
+        orjson.loads(index_doc_json(d)) for d in expected
+    ]
+    assert docs.keys == [d.key for d in expected]
+    assert docs.texts == [d.text for d in expected]
+    assert "cjk" in orjson.loads(docs.jsons[3]) and "école" in docs.texts[3]
+    assert docs.texts[1] == "see the file\nrent is due\nlease.txt"
