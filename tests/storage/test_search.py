@@ -597,8 +597,10 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     """A build makes each message's index document straight from its log line: the same
     document as the message read through the model gives, for every kind of line (fast path,
     attachments' text, a naive time, accents written apart, CJK, the original system's "id"
-    key, a line that needs the model's defaults)."""
-    from storage.layout import MESSAGES
+    key, a line that needs the model's defaults), and for a log read merged with the original
+    system's per-persona copies."""
+    from storage.jsonl import JsonlLog
+    from storage.layout import LEGACY_PERSONA_SUFFIX, MESSAGES
     from storage.search.fulltext import index_doc_json
 
     await archive.create_user("ada")
@@ -627,19 +629,22 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     offsets = [0]
     for line in log.read_bytes().splitlines(keepends=True)[:-1]:
         offsets.append(offsets[-1] + len(line))
-    expected = []
-    for offset, m in zip(offsets, messages, strict=True):
+
+    def doc_of(place: str, m: Message) -> IndexDoc:
+        """The document of ``m`` as the model reads it: its content, then its attachments'
+        text, composed."""
         text = "\n".join(
             [m.content, *(v for a in m.attachments if isinstance(a, dict)
                           for k in ("extracted_content", "text", "file_name", "name")
                           if isinstance(v := a.get(k), str) and v)]
         )
-        group = source.key
-        expected.append(IndexDoc(
-            key=f"{group}/{offset}", group=group, kind="message", user="ada",
+        return IndexDoc(
+            key=f"{source.key}/{place}", group=source.key, kind="message", user="ada",
             session=session.session_id, text=unicodedata.normalize("NFC", text.strip("\n")),
             timestamp=m.timestamp, role=m.role, source="claude", message_id=m.message_id,
-        ))
+        )
+
+    expected = [doc_of(str(o), m) for o, m in zip(offsets, messages, strict=True)]
     assert [orjson.loads(j) for j in docs.jsons] == [
         orjson.loads(index_doc_json(d)) for d in expected
     ]
@@ -647,3 +652,23 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     assert docs.texts == [d.text for d in expected]
     assert "cjk" in orjson.loads(docs.jsons[3]) and "école" in docs.texts[3]
     assert docs.texts[1] == "see the file\nrent is due\nlease.txt"
+
+    # With the original system's per-persona copies beside it, the log is read merged and
+    # whole, each message keyed by its place in the merged log.
+    copy = log.with_name("ada" + LEGACY_PERSONA_SUFFIX)
+    copy.write_bytes(orjson.dumps(
+        {"message_id": "p1", "role": "assistant", "content": "from a persona's copy",
+         "timestamp": "2025-03-01T12:06:00Z",
+         "attachments": [{"name": "notes.md", "text": "the notes"}]}
+    ) + b"\n")
+    source = indexer.scan(None)[f"m/ada/{session.session_id}"]
+    assert len(source.sig) == 2
+    docs, end = indexer._message_docs(source, 0)
+    assert end == 0  # read whole every time
+    merged = list(JsonlLog(log, Message, legacy_paths=lambda: [copy]).iter())
+    assert "p1" in [m.message_id for m in merged] and len(merged) == 7
+    expected = [doc_of(f"n{i}", m) for i, m in enumerate(merged)]
+    assert [orjson.loads(j) for j in docs.jsons] == [
+        orjson.loads(index_doc_json(d)) for d in expected
+    ]
+    assert "from a persona's copy\nthe notes\nnotes.md" in docs.texts
