@@ -21,6 +21,17 @@ from storage import StorageError
 log = logging.getLogger(__name__)
 
 
+def loop_running() -> bool:
+    """Whether the asyncio loop is running. Qt can process events outside it (while the app
+    shuts down, or a test's teardown flushes events): a timer's slot then has no loop to run
+    its coroutine on, and starts none."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class TaskRunner(QObject):
     """Starts coroutines as tasks; a new task under a key cancels the one before it."""
 

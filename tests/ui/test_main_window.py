@@ -198,6 +198,25 @@ def test_external_append_shows_up(window: MainWindow, qloop: Any, sample_copy: P
     run_async(qloop, scenario(), timeout=60)
 
 
+def test_timers_start_nothing_while_events_run_outside_the_loop(
+        window: MainWindow, qloop: Any, qtbot: Any, sample_copy: Path) -> None:
+    """Qt processes events outside the asyncio loop while the app shuts down (and in a test's
+    teardown): the change poll and the search's debounce then start no coroutine (one would
+    fail with "no running event loop" and reach the excepthook, which fails this test)."""
+
+    async def scenario() -> None:
+        await window.open_archive(sample_copy)
+        await window.tasks.wait_idle(timeout=30)
+
+    run_async(qloop, scenario(), timeout=60)
+    window._poll.setInterval(10)
+    window._poll.start()
+    window.search_panel.query.setText("Bernoulli")  # starts the debounce timer
+    qtbot.wait(400)  # a Qt event loop of its own: the timers fire outside asyncio's
+    assert window._poll.isActive() and not window.tasks.running("poll")
+    assert window.search_panel.task is None
+
+
 def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,
                                                 sample_copy: Path, tmp_path: Path) -> None:
     doc = tmp_path / "notes.txt"

@@ -79,7 +79,7 @@ from ui.models.lists import (
     tags_of,
 )
 from ui.models.messages import MessageListModel
-from ui.tasks import TaskRunner
+from ui.tasks import TaskRunner, loop_running
 from ui.widgets.conversation import ConversationPane
 from ui.widgets.details import DetailsPane
 from ui.widgets.jobs import JobIndicator
@@ -1514,6 +1514,8 @@ class MainWindow(QMainWindow):
             self.conversation.scroll_to_end()
 
     def _on_poll_timeout(self) -> None:
+        if not loop_running():
+            return  # events processed outside the loop (shutting down): nothing to check
         if not self._polling and self.archive is not None and self.user_id is not None:
             self._polling = True
             self.run("poll", self._poll_changes(), "Checking for changes")

@@ -49,6 +49,7 @@ from storage.search.query import QuerySyntaxError, parse, parse_date
 from storage.search.results import Hit, SearchResults
 from ui.errors import headline
 from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel, hit_key, snippet_html
+from ui.tasks import loop_running
 
 log = logging.getLogger(__name__)
 DEBOUNCE_MS = 200
@@ -314,11 +315,11 @@ class SearchPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.run_now)
+        self._timer.timeout.connect(self._on_timer)
         self._reload_timer = QTimer(self)
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(RELOAD_MS)
-        self._reload_timer.timeout.connect(self.model.reload)
+        self._reload_timer.timeout.connect(self._on_reload_timer)
         self._changes = 0  # archive changes seen (a search in flight may predate the last)
         self._stopped = False  # the window closed (until it shows an archive again)
         # Where the user was in the hits (keys from the first row in view on, the current
@@ -449,6 +450,14 @@ class SearchPanel(QWidget):
             self._on_input_changed()
 
     # ------------------------------------------------------------ searching
+    def _on_timer(self) -> None:
+        if loop_running():  # not while events are processed outside the loop (shutdown)
+            self.run_now()
+
+    def _on_reload_timer(self) -> None:
+        if loop_running():
+            self.model.reload()
+
     def run_now(self) -> None:
         """Start the search for the current input, cancelling the one still running."""
         self._stop()
