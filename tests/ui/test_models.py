@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,28 @@ def test_document_kind_is_a_short_type_a_person_knows() -> None:
     assert document_kind(record("README", "text/plain")) == "plain"
     assert document_kind(record("blob", docx)) == "file"
     assert document_kind(record("archive.tar.gz.backup-copy", "application/gzip")) == "gzip"
+
+
+def test_a_view_asking_for_more_outside_the_loop_starts_nothing(
+        qloop: Any, sample_copy: Path) -> None:
+    """Views ask for more rows while Qt processes events, also outside the asyncio loop (while
+    the app shuts down): no fetch starts then (it would run with no loop); inside it, one does.
+    (No model tester here: it asks for more itself, inside the loop.)"""
+    model = SessionListModel(page_size=2)
+
+    async def load() -> None:
+        model.set_source(await Archive.open(sample_copy), "ada")
+        await model.load()
+
+    run_async(qloop, load())
+    assert model.canFetchMore()
+    model.fetchMore()  # outside the loop
+    assert not model._tasks and model.rowCount() == 2
+
+    async def more() -> None:
+        model.fetchMore()
+        assert model._tasks
+        await asyncio.gather(*model._tasks)
+
+    run_async(qloop, more())
+    assert model.rowCount() == 4

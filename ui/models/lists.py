@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from storage import Archive, DocumentRecord, Persona, Session, StorageError, UserProfile
 from ui.models.base import Index, RecordListModel
 from ui.models.format import badge, size, when
+from ui.tasks import loop_running
 
 log = logging.getLogger(__name__)
 USER_ROLE = int(Qt.ItemDataRole.UserRole)
@@ -134,7 +135,7 @@ class SessionListModel(RecordListModel[Session]):
         return not parent.isValid() and not self._exhausted and not self._fetching
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if not self.canFetchMore(parent):
+        if not self.canFetchMore(parent) or not loop_running():  # (a view asks in shutdown)
             return
         task = asyncio.ensure_future(self.fetch_page())
         self._tasks.add(task)

@@ -16,6 +16,7 @@ from storage import Archive, Message, Session
 from storage.errors import NotFoundError
 from ui.models.base import Index, RecordListModel
 from ui.models.format import when
+from ui.tasks import loop_running
 
 log = logging.getLogger(__name__)
 PAGE = 100
@@ -158,7 +159,7 @@ class MessageListModel(RecordListModel[Message]):
         return not parent.isValid() and self.has_newer and not self._fetching
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if self.canFetchMore(parent):
+        if self.canFetchMore(parent) and loop_running():  # (a view asks in shutdown)
             task = asyncio.ensure_future(self.fetch_newer())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

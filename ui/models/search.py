@@ -16,6 +16,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Sign
 from storage.search.results import Hit, SearchResults
 from ui.models.base import RecordListModel
 from ui.models.format import when
+from ui.tasks import loop_running
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50  # hits a page, until the panel passes the archive's search.page_size
@@ -224,7 +225,7 @@ class SearchResultsModel(RecordListModel[Hit]):
         )
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if self.canFetchMore(parent):
+        if self.canFetchMore(parent) and loop_running():  # (a view asks in shutdown)
             self._fetching = True
             if self._outdated:  # not a page at a stale offset: the list and a page, afresh
                 self._task = asyncio.ensure_future(self._reload(len(self._rows) + self.page_size))

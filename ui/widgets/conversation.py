@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.models.messages import MessageListModel, MessageRoles
+from ui.tasks import loop_running
 
 PAD = 12  # inside a message block
 GAP = 6  # between blocks
@@ -474,7 +475,7 @@ class ConversationPane(QWidget):
 
     # ------------------------------------------------------------ lazy older
     def _on_view_older_wanted(self) -> None:
-        if self._older_task is None and self.model.has_older:
+        if self._older_task is None and self.model.has_older and loop_running():
             self._older_task = asyncio.ensure_future(self.load_older())
 
     async def load_older(self) -> None:
