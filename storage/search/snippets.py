@@ -31,7 +31,9 @@ it (:func:`fold`); with stemming, the words found there are those whose stem is 
 So is other text in which Python and tantivy find the same words (accented Latin text, Greek,
 Cyrillic, ASCII with stemming: :func:`words_agree`). Text of scripts where the two disagree
 (the vowel signs of Devanagari or Thai) and phrases ending in a prefix go to tantivy's
-generator, whose best fragment is elided the same way.
+generator, whose best fragment is elided the same way. A query that is one one-word prefix
+(``typ*``) counts the words it stands for as one word: the window is set around the first
+(:func:`prefix_snippet`).
 """
 
 from __future__ import annotations
@@ -136,16 +138,59 @@ def window_snippet(
     n = len(text)
     if start == 0 and end == n:  # the whole text (most messages): nothing cut off
         return text.rstrip(), _ranges(padded, terms, rank, 0, n, 0)
-    # Letters and digits are the bytes of ``padded`` that are not spaces (character k is byte
-    # k + 1): where the last and first of them are tells what the window cuts off.
-    snippet, at = _cut(
+    snippet, at = _cut_folded(text, padded, start, end)
+    return snippet, _ranges(padded, terms, rank, start, end, at - start)
+
+
+def _cut_folded(text: str, padded: bytes, start: int, end: int) -> tuple[str, int]:
+    """:func:`_cut` of ASCII ``text`` searched as ``padded``: letters and digits are the bytes
+    of ``padded`` that are not spaces (character k is byte k + 1), so where the last and first
+    of them are tells what the window cuts off."""
+    return _cut(
         text,
         start,
         end,
         start > 0 and len(padded) - len(padded.lstrip()) - 1 < start,
         len(padded.rstrip()) - 2 >= end,
     )
-    return snippet, _ranges(padded, terms, rank, start, end, at - start)
+
+
+def prefix_snippet(
+    text: str, padded: bytes, stem: bytes, max_chars: int = SNIPPET_CHARS
+) -> Snippet | None:
+    """The snippet of a query that is one one-word prefix (``typ*``), in ASCII ``text``
+    searched as ``padded`` (:func:`fold_ascii`, or :func:`fold_latin`): the words the prefix
+    stands for (``stem`` is a space and the prefix: a word start) count as one word, so the
+    window is set around the first of them, and each of them in it is marked. None when the
+    text holds none (a word of :data:`TOKEN_MAX` bytes or more is not indexed: not one).
+
+    :func:`window_snippet` with each of those words a term of its own (as a prefix beside
+    other words is found) looks for every one of them again in each window it tries, to hold
+    the most of them: 4.2 µs a hit against 3.0 here, folding the text included (the first ten
+    texts holding each of the benchmark's fifty 3-letter prefixes at 100,000 messages)."""
+    i = padded.find(stem)
+    while i >= 0:
+        stop = padded.find(b" ", i + 1)  # the word is text[i:stop - 1]
+        if stop - i - 1 < TOKEN_MAX:
+            break
+        i = padded.find(stem, stop)
+    else:
+        return None
+    n = len(text)
+    start, end = (0, n) if n <= max_chars else _window(padded, n, i, stop - 1, max_chars)
+    ranges = []
+    while i >= 0:
+        if stop - 1 > end:
+            break
+        if stop - i - 1 < TOKEN_MAX:
+            ranges.append((i, stop - 1))
+        i = padded.find(stem, stop)
+        stop = padded.find(b" ", i + 1)
+    if start == 0 and end == n:
+        return text.rstrip(), ranges
+    snippet, at = _cut_folded(text, padded, start, end)
+    shift = at - start
+    return snippet, [(a + shift, b + shift) for a, b in ranges]
 
 
 def best_window(
@@ -776,6 +821,8 @@ class Snippets:
         if self.terms is not None:
             padded = fold_ascii(text) if text.isascii() else fold_latin(text)
         if padded is not None:
+            if not self._needles and len(self._stems) == len(self._prefixes) == 1:
+                return prefix_snippet(text, padded, self._stems[0])
             # Each word the stem starts, read from the folded bytes: " stem" is a word start,
             # the next space its end (as window_snippet finds words).
             found: dict[bytes, None] = {}

@@ -13,14 +13,16 @@ import tantivy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.search.fulltext import FullTextIndex, IndexDoc, build_analyzer
+from storage.search.fulltext import TOKEN_MAX, FullTextIndex, IndexDoc, build_analyzer
 from storage.search.query import parse
 from storage.search.snippets import (
     ELLIPSIS,
     SNIPPET_CHARS,
     Snippets,
     best_window,
+    fold_ascii,
     needles,
+    prefix_snippet,
     window_snippet,
 )
 
@@ -290,3 +292,44 @@ def test_a_word_the_text_holds_fewer_times_is_not_lost_among_the_rarest(
     text = "memory " * 100 + "rust " + "x " * 100
     made = window_snippet(text, needles(["safe", "memory", "rust"]))
     assert made is not None and [made[0][a:b] for a, b in made[1]][-2:] == ["memory", "rust"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=texts, prefix=st.sampled_from(["r", "ru", "rust", "me", "x", "k", "q", "20", "ab"]))
+def test_a_lone_prefix_marks_each_of_its_words_around_the_first(text: str, prefix: str) -> None:
+    """``typ*`` alone: its words count as one word. The window is set around the first of
+    them the analyzer indexes (one of 64 bytes or more is not), and marks each in it."""
+    words = [(a, b, w) for a, b, w in reference_words(text)
+             if w.startswith(prefix) and len(w) < TOKEN_MAX]
+    made = prefix_snippet(text, fold_ascii(text), b" " + prefix.encode())
+    if not words:
+        assert made is None
+        return
+    assert made is not None
+    snippet, ranges = made
+    body = snippet.removeprefix(ELLIPSIS).removesuffix(ELLIPSIS)
+    shift = len(snippet) - len(snippet.removeprefix(ELLIPSIS))
+    assert len(body) <= SNIPPET_CHARS and body.strip()
+    at = text.find(body)
+    assert at >= 0
+    inside = [(a - at + shift, b - at + shift) for a, b, _w in words if b <= at + len(body)]
+    assert ranges == inside and ranges[0][0] == words[0][0] - at + shift
+    assert snippet.startswith(ELLIPSIS) == any(is_alnum(c) for c in text[:at])
+    assert snippet.endswith(ELLIPSIS) == any(c.isalnum() for c in text[at + len(body):])
+    if snippet.endswith(ELLIPSIS):  # context before the word: a third of the window at most
+        assert words[0][0] - at <= SNIPPET_CHARS // 3
+
+
+def test_a_lone_prefix_in_a_search_hit(index: FullTextIndex) -> None:
+    """Through :class:`Snippets`: ASCII and accented Latin text; a word too long to index is
+    not marked; the window is around the first word, with context before it."""
+    snippets = Snippets(index, index.searcher(), index.text_query(parse("mem*")), matched=True)
+    text = "x " * 150 + "memory " + "y " * 30 + "Mémoires, memo " + "z " * 200
+    snippet, ranges = snippets(tantivy.Document(text=text))
+    assert [snippet[a:b] for a, b in ranges] == ["memory", "Mémoires", "memo"]
+    assert snippet.startswith("…x x") and snippet.endswith("z z…")
+    assert 60 <= snippet.index("memory") <= SNIPPET_CHARS // 3 + 1
+    long = "mem" + "o" * 61
+    snippet, ranges = snippets(tantivy.Document(text=f"{long} then memos"))
+    assert snippet == f"{long} then memos" and ranges == [(len(long) + 6, len(snippet))]
+    assert snippets(tantivy.Document(text=f"{long} and nothing")) == (f"{long} and nothing", [])
