@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtWidgets import QMessageBox
 
 import storage.files
@@ -59,6 +59,19 @@ def test_branches_find_and_panel(window: MainWindow, qloop: Any, sample_copy: Pa
         await window.tasks.wait_idle()
         combo = window.conversation.branches
         assert combo.isVisibleTo(window) and combo.count() == 2
+        # The switcher is not as wide as its labels (each a branch's first words): the title
+        # keeps its room, cut with "…" to the width it has once the switcher shows.
+        await asyncio.sleep(0.05)  # the layout settles
+        title = window.conversation.title
+        longest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(2))
+        assert combo.width() < longest <= combo.view().minimumWidth()
+        full = title.full_text()
+        assert title.text() == title.fontMetrics().elidedText(
+            full, Qt.TextElideMode.ElideRight, title.contentsRect().width())
+        window.resize(700, 800)  # narrower: cut again
+        await asyncio.sleep(0.05)
+        assert title.text().endswith("…") and title.text() != full and title.toolTip() == full
+        window.resize(1280, 800)
         shown = window.messages.branch_leaf
         other = combo.itemData(0) if combo.itemData(0) != shown else combo.itemData(1)
         await window.switch_branch(other)

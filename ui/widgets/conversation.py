@@ -331,6 +331,33 @@ class FindBar(QWidget):
         self.closed.emit()
 
 
+class ElidedLabel(QLabel):
+    """One line of text, cut with "…" to the width it has whenever that changes (the
+    branch switcher showing beside it, the window resized); the whole text is its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self._full = ""
+        self.setMinimumWidth(50)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        room = max(40, self.contentsRect().width())
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room))
+
+
 class ConversationPane(QWidget):
     """Title, branch switcher, find bar and the message view over a :class:`MessageListModel`."""
 
@@ -345,20 +372,24 @@ class ConversationPane(QWidget):
         layout.setSpacing(0)
         top = QHBoxLayout()
         top.setContentsMargins(10, 6, 10, 6)
-        self.title = QLabel("", self)
+        top.setSpacing(10)
+        self.title = ElidedLabel(self)
         title_font = self.title.font()
         title_font.setPointSizeF(title_font.pointSizeF() * 1.25)
         title_font.setBold(True)
         self.title.setFont(title_font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.title.setMinimumWidth(50)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self._full_title = ""
         self.status = QLabel("", self)
         self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.branches = QComboBox(self)
         self.branches.setToolTip("This conversation has branches: choose one to read")
-        self.branches.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # As wide as some 24 characters, not as its longest label (a branch is labelled by
+        # its first words, which would squeeze the title to a few letters); the list it
+        # opens is as wide as the labels (set_branches).
+        self.branches.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.branches.setMinimumContentsLength(24)
         self.branches.hide()
         self.branches.activated.connect(self._on_branches_activated)
         top.addWidget(self.title, 1)
@@ -412,27 +443,14 @@ class ConversationPane(QWidget):
         self.view.customContextMenuRequested.connect(self._on_view_context_menu)
 
     # ------------------------------------------------------------ showing
-    def _elide_title(self) -> None:
-        room = max(40, self.title.width())
-        self.title.setText(
-            self.title.fontMetrics().elidedText(self._full_title, Qt.TextElideMode.ElideRight, room)
-        )
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide_title()
-
     def show_session(self, title: str, status: str = "") -> None:
-        self._full_title = title
-        self.title.setToolTip(title)
-        self._elide_title()
+        self.title.set_full_text(title)
         self.status.setText(status)
         self.placeholder.hide()
         self.view.show()
 
     def show_placeholder(self, text: str) -> None:
-        self._full_title = ""
-        self.title.setText("")
+        self.title.set_full_text("")
         self.status.setText("")
         self.branches.hide()
         self.view.hide()
@@ -449,6 +467,16 @@ class ConversationPane(QWidget):
             self.branches.addItem(f"Branch {n} of {len(leaves)}: {label}", leaf)
         current = self.branches.findData(active) if active else len(leaves) - 1
         self.branches.setCurrentIndex(max(0, current))
+        popup = self.branches.view()
+        widest = max(
+            popup.fontMetrics().horizontalAdvance(self.branches.itemText(i))
+            for i in range(self.branches.count())
+        )
+        popup.setMinimumWidth(
+            widest
+            + 4 * popup.fontMetrics().averageCharWidth()
+            + popup.verticalScrollBar().sizeHint().width()
+        )
         self.branches.show()
 
     def _on_branches_activated(self, row: int) -> None:
