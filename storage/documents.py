@@ -242,7 +242,8 @@ class DocumentsMixin(ArchiveBase):
         self, user_id: str, doc_id: str, session_id: str | None = None
     ) -> str | None:
         """The text extracted at ingest (``<doc_id>.txt`` or ``.txt.zst``), or None when the
-        document is stored but not searchable (no text)."""
+        document is stored but not searchable: no text, or only white space (what a scanned
+        PDF's pages give, which its ingest reported as "no text found")."""
         folder = self._docs_dir(user_id, session_id)
         if doc_id not in self._read_records(folder):
             raise NotFoundError("document", doc_id, folder)
@@ -251,14 +252,16 @@ class DocumentsMixin(ArchiveBase):
         if plain.exists():
             # As stored, line endings too: a hit's char_start/char_end index this text
             # (read_text would make "\r\n" one character and move every offset after it).
-            return plain.read_bytes().decode("utf-8", errors="replace")
-        if packed.exists():
+            text = plain.read_bytes().decode("utf-8", errors="replace")
+        elif packed.exists():
             import zstandard
 
             with open(packed, "rb") as fh:
                 data = zstandard.ZstdDecompressor().stream_reader(fh).read()
-            return data.decode("utf-8", errors="replace")
-        return None
+            text = data.decode("utf-8", errors="replace")
+        else:
+            return None
+        return text if text.strip() else None
 
     @threaded
     def update_document(

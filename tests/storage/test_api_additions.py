@@ -49,6 +49,12 @@ async def test_read_document_text(archive: Archive) -> None:
     assert await archive.read_document_text("ada", doc_id) == "one\r\ntwo\rthree\n"
     blob = await archive.save_document("ada", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "pic.png")
     assert await archive.read_document_text("ada", blob.doc_id) is None
+    # A scanned PDF: its pages give only white space, "no text found" at ingest, and no text
+    # to show (not an empty preview).
+    scanned = (await archive.ingest([shared_data("docs", "git.pdf")], "ada")).files[0]
+    assert scanned.reason is not None and "no text found" in scanned.reason
+    assert scanned.doc_id is not None
+    assert await archive.read_document_text("ada", scanned.doc_id) is None
 
 
 async def test_a_corrupt_session_does_not_hide_the_others(archive: Archive) -> None:
