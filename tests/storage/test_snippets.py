@@ -329,6 +329,10 @@ def test_a_lone_prefix_in_a_search_hit(index: FullTextIndex) -> None:
     assert [snippet[a:b] for a, b in ranges] == ["memory", "Mémoires", "memo"]
     assert snippet.startswith("…x x") and snippet.endswith("z z…")
     assert 60 <= snippet.index("memory") <= SNIPPET_CHARS // 3 + 1
+    # Its words count as one: the window is around the first, not the one holding most.
+    text = "memo " + "x " * 150 + "memo memory memoir " + "y " * 150
+    snippet, ranges = snippets(tantivy.Document(text=text))
+    assert [snippet[a:b] for a, b in ranges] == ["memo"] and snippet.startswith("memo x x")
     long = "mem" + "o" * 61
     snippet, ranges = snippets(tantivy.Document(text=f"{long} then memos"))
     assert snippet == f"{long} then memos" and ranges == [(len(long) + 6, len(snippet))]

@@ -224,10 +224,22 @@ def test_timers_start_nothing_while_events_run_outside_the_loop(
     run_async(qloop, scenario(), timeout=60)
     window._poll.setInterval(10)
     window._poll.start()
-    window.search_panel.query.setText("Bernoulli")  # starts the debounce timer
-    qtbot.wait(400)  # a Qt event loop of its own: the timers fire outside asyncio's
+    panel = window.search_panel
+    panel.query.setText("Bernoulli")  # starts the debounce timer
+
+    asked: list[int] = []
+
+    async def fetch(offset: int, limit: int) -> SearchResults:
+        asked.append(offset)
+        return SearchResults("q", "keyword", 0, [])
+
+    # hits listed, the archive changed under them: the reload timer reads them again
+    panel.model.show_results(SearchResults("q", "keyword", 99, []), fetch)
+    panel.model.mark_outdated()
+    panel._reload_timer.start()
+    qtbot.wait(700)  # a Qt event loop of its own: the timers fire outside asyncio's
     assert window._poll.isActive() and not window.tasks.running("poll")
-    assert window.search_panel.task is None
+    assert panel.task is None and not asked
 
 
 def test_drop_ingests_with_progress_and_summary(window: MainWindow, qloop: Any,

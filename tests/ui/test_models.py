@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from storage import Archive
-from storage.search.results import Hit
-from tests.ui.conftest import run_async
+from storage.search.results import Hit, SearchResults
+from tests.ui.conftest import run_async, until
 from ui.models import (
     DocumentListModel,
     MessageListModel,
@@ -188,3 +188,35 @@ def test_a_view_asking_for_more_outside_the_loop_starts_nothing(
 
     run_async(qloop, more())
     assert model.rowCount() == 4
+
+    # the messages of a conversation opened at its first, and a search's hits
+    messages = MessageListModel(page_size=2)
+    hit = [Hit(kind="message", user_id="ada", session_id=ADA_A001, score=1.0, message_id=f"m{i}",
+               key=f"m/ada/{ADA_A001}/m{i}") for i in range(4)]
+    hits = SearchResultsModel(page_size=2)
+
+    async def fetch(offset: int, limit: int) -> SearchResults:
+        return SearchResults("q", "keyword", 4, hit[offset : offset + limit])
+
+    async def open_them() -> None:
+        archive = await Archive.open(sample_copy)
+        first = (await archive.get_messages("ada", ADA_A001, None))[0]
+        await messages.open(archive, await archive.get_session("ada", ADA_A001),
+                            around=first.message_id)
+        hits.show_results(SearchResults("q", "keyword", 4, hit[:2]), fetch)
+
+    run_async(qloop, open_them())
+    assert messages.canFetchMore() and hits.canFetchMore()
+    messages.fetchMore()  # outside the loop
+    hits.fetchMore()
+    assert not messages._tasks and not hits.fetching
+
+    async def more_of_them() -> None:
+        messages.fetchMore()
+        hits.fetchMore()
+        assert messages._tasks and hits.fetching
+        await asyncio.gather(*messages._tasks)
+        await until(lambda: not hits.fetching)
+
+    run_async(qloop, more_of_them())
+    assert hits.rowCount() == 4 and messages.rowCount() > 2
