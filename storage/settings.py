@@ -20,16 +20,28 @@ ENV_PREFIX = "FLATCHAT_"
 MiB = 1024 * 1024
 
 
+# What a setting counts, for a settings view (its "unit").
+BYTES: dict[str, Any] = {"unit": "bytes"}
+SECONDS: dict[str, Any] = {"unit": "s"}
+
+
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class StorageSettings(_Group):
-    max_message_bytes: int = Field(default=8 * MiB, ge=1024, description="largest encoded message")
-    compact_after_days: float = Field(
-        default=30.0, ge=0, description="compact sessions idle this long (0 = never)"
+    max_message_bytes: int = Field(
+        default=8 * MiB, ge=1024, description="largest encoded message", json_schema_extra=BYTES
     )
-    lock_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a lock")
+    compact_after_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="compact sessions idle this long (0 = never)",
+        json_schema_extra={"unit": "days"},
+    )
+    lock_timeout: float = Field(
+        default=30.0, gt=0, description="seconds to wait for a lock", json_schema_extra=SECONDS
+    )
 
 
 class SearchSettings(_Group):
@@ -46,8 +58,15 @@ class VectorSettings(_Group):
 
 
 class DocumentSettings(_Group):
-    max_bytes: int = Field(default=200 * MiB, ge=1)
-    compress_text_above: int = Field(default=1 * MiB, ge=0)
+    max_bytes: int = Field(
+        default=200 * MiB, ge=1, description="largest file ingested", json_schema_extra=BYTES
+    )
+    compress_text_above: int = Field(
+        default=1 * MiB,
+        ge=0,
+        description="extracted text longer than this is stored compressed (zstd)",
+        json_schema_extra=BYTES,
+    )
 
 
 class RuntimeSettings(_Group):

@@ -41,6 +41,14 @@ def test_settings_dialog_edits_validates_and_maintains(window: MainWindow, qloop
         # edit and save: only what changed is sent, and it is stored
         spin = dialog.editors[("search", "page_size")]
         assert isinstance(spin, QSpinBox) and spin.maximum() == 1000  # the model's range
+        # each number says what it counts, as the model says
+        units = {key: dialog.editors[key].suffix() for key in (  # type: ignore[attr-defined]
+            ("storage", "lock_timeout"), ("storage", "compact_after_days"),
+            ("storage", "max_message_bytes"), ("document", "max_bytes"), ("search", "page_size"))}
+        assert units == {("storage", "lock_timeout"): " s",
+                         ("storage", "compact_after_days"): " days",
+                         ("storage", "max_message_bytes"): " bytes",
+                         ("document", "max_bytes"): " bytes", ("search", "page_size"): ""}
         spin.setValue(75)
         assert dialog.changes() == {"search": {"page_size": 75}}
         dialog.save_button.click()

@@ -49,8 +49,15 @@ def _bound(info: FieldInfo, *names: str) -> float | None:
     return None
 
 
+def _unit(info: FieldInfo) -> str:
+    """What the setting counts ("s", "days", "bytes"), as its model says; "" if nothing."""
+    extra = info.json_schema_extra
+    unit = extra.get("unit") if isinstance(extra, dict) else None
+    return f" {unit}" if isinstance(unit, str) else ""
+
+
 def editor_for(info: FieldInfo, value: Any, parent: QWidget) -> QWidget:
-    """A widget for one setting, limited to what the model accepts."""
+    """A widget for one setting, limited to what the model accepts, with its unit."""
     kind = info.annotation
     if kind is bool:
         box = QCheckBox(parent)
@@ -68,6 +75,7 @@ def editor_for(info: FieldInfo, value: Any, parent: QWidget) -> QWidget:
         spin.setRange(int(low if low is not None else 0), int(min(high or INT_MAX, INT_MAX)))
         spin.setValue(min(int(value), INT_MAX))
         spin.setGroupSeparatorShown(True)
+        spin.setSuffix(_unit(info))
         return spin
     if kind is float:
         dspin = QDoubleSpinBox(parent)
@@ -76,6 +84,7 @@ def editor_for(info: FieldInfo, value: Any, parent: QWidget) -> QWidget:
         if _bound(info, "gt") is not None:
             dspin.setMinimum(dspin.minimum() + 0.01)  # strictly greater
         dspin.setValue(float(value))
+        dspin.setSuffix(_unit(info))
         return dspin
     edit = QLineEdit(str(value), parent)
     return edit
