@@ -31,11 +31,16 @@ class _Group(BaseModel):
 
 class StorageSettings(_Group):
     max_message_bytes: int = Field(
-        default=8 * MiB, ge=1024, description="largest encoded message", json_schema_extra=BYTES
+        default=8 * MiB,
+        ge=1024,
+        title="Largest message",
+        description="largest encoded message",
+        json_schema_extra=BYTES,
     )
     compact_after_days: float = Field(
         default=30.0,
         ge=0,
+        title="Compact sessions idle for",
         description="compact sessions idle this long (0 = never)",
         json_schema_extra={"unit": "days"},
     )
@@ -59,11 +64,16 @@ class VectorSettings(_Group):
 
 class DocumentSettings(_Group):
     max_bytes: int = Field(
-        default=200 * MiB, ge=1, description="largest file ingested", json_schema_extra=BYTES
+        default=200 * MiB,
+        ge=1,
+        title="Largest file",
+        description="largest file ingested",
+        json_schema_extra=BYTES,
     )
     compress_text_above: int = Field(
         default=1 * MiB,
         ge=0,
+        title="Compress text above",
         description="extracted text longer than this is stored compressed (zstd)",
         json_schema_extra=BYTES,
     )

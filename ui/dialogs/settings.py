@@ -129,7 +129,7 @@ class SettingsDialog(QDialog):
                 editor = editor_for(info, getattr(model, key), page)
                 editor.setToolTip(info.description or f"{group}.{key}")
                 editor.setObjectName(f"{group}.{key}")
-                label = key.replace("_", " ").capitalize()
+                label = info.title or key.replace("_", " ").capitalize()
                 form.addRow(label, editor)
                 self.editors[(group, key)] = editor
             self.tabs.addTab(page, TITLES.get(group, group))
