@@ -204,7 +204,8 @@ class SearchEngine:
                 words = content_words(parsed)
                 text = fulltext.text_query(words, any_term=True, at_least=_at_least(words))
                 _k_total, k_ranked = self._keyword(words, RANK_WINDOW, text)
-                ranked = _fuse(k_ranked, self._semantic(parsed, RANK_WINDOW))[:RANK_WINDOW]
+                semantic = self._semantic(parsed, RANK_WINDOW, parsed.whole_text)
+                ranked = _fuse(k_ranked, semantic)[:RANK_WINDOW]
             total = len(ranked)  # every one of them reachable by paging
             page = self._read(ranked[offset : offset + limit])
         hits = self._hits(parsed, page, text, matched=mode == "keyword")
@@ -246,19 +247,23 @@ class SearchEngine:
         result = _run(searcher, query, want, count=total is None)
         return int(result.count or 0) if total is None else total, result.hits
 
-    def _semantic(self, parsed: ParsedQuery, want: int) -> list[_Candidate]:
+    def _semantic(
+        self, parsed: ParsedQuery, want: int, text: str | None = None
+    ) -> list[_Candidate]:
         """The ``want`` nearest hits that pass the query's filters, nearest first. Filters
         on whose the hit is (user, session, kind) narrow the vector search itself, so a
         selective one still finds everything it allows; the others are checked in the
-        keyword index after it, looking deeper while too few pass."""
+        keyword index after it, looking deeper while too few pass. ``text``: what to embed
+        (default: the query's words, phrases and prefixes)."""
         embedder, vectors, fulltext = (
             self.indexer.embedder,
             self.indexer.vectors,
             self.indexer.fulltext,
         )
-        if embedder is None or vectors is None or fulltext is None or not parsed.free_text:
+        text = parsed.free_text if text is None else text
+        if embedder is None or vectors is None or fulltext is None or not text:
             return []
-        query_vector = embedder.encode([parsed.free_text])[0]
+        query_vector = embedder.encode([text])[0]
         allow = _group_filter(parsed.filters)
         f = parsed.filters
         if not (f.role or f.source or f.after or f.before or parsed.excluded):

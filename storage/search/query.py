@@ -109,8 +109,15 @@ class ParsedQuery:
 
     @property
     def free_text(self) -> str:
-        """The words and phrases, for the embedder."""
+        """The words, phrases and prefixes, for the embedder (a semantic search)."""
         return " ".join(t.text for group in self.groups for t in group)
+
+    @property
+    def whole_text(self) -> str:
+        """The words and phrases, without prefixes: for the embedder in a hybrid search. A
+        prefix is a piece of a word ("bern*"), whose embedding means nothing: its nearest
+        messages would be fused in beside the words it does match."""
+        return " ".join(t.text for group in self.groups for t in group if t.kind != "prefix")
 
     @property
     def positive_terms(self) -> list[Term]:

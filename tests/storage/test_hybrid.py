@@ -46,3 +46,20 @@ async def test_a_question_finds_what_it_is_about(
     results = await archive.search(question, "hybrid", limit=top)
     assert [h.title for h in results.hits] == [session] * top
     await archive.close()
+
+
+async def test_a_prefix_is_no_meaning_to_fuse_in(tmp_path: Path) -> None:
+    """A prefix is a piece of a word: hybrid search finds the words it stands for and fuses
+    in no messages "near" the piece ("bern*" found the COBOL port); beside a word, the word
+    is what the semantic leg embeds. Semantic search, asked for, still embeds it."""
+    root = tmp_path / "sample"
+    shutil.copytree(sample_archive_path(), root)
+    archive = await Archive.open(root)
+    keyword = await archive.search("bern*", "keyword", limit=50)
+    hybrid = await archive.search("bern*", "hybrid", limit=50)
+    assert keyword.total and hybrid.total == keyword.total
+    assert {h.key for h in hybrid.hits} == {h.key for h in keyword.hits}
+    assert all(h.highlights for h in hybrid.hits)
+    assert (await archive.search("bern*", "semantic", limit=5)).total
+    assert parse("castle bern* \"note g\"").whole_text == "castle note g"
+    await archive.close()
