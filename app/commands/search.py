@@ -86,7 +86,7 @@ async def _cmd_search(archive: Archive, args: argparse.Namespace, out: TextIO) -
     if results.degraded:
         print(f"note: {results.degraded}", file=sys.stderr)
     shown = f"{args.offset + 1}-{args.offset + len(results.hits)}" if results.hits else "0"
-    out.write(f"{results.total:,} matches ({results.mode}); showing {shown}\n\n")
+    out.write(f"{results.count_text()} ({results.mode}); showing {shown}\n\n")
     for hit in results.hits:
         where = (
             f"{hit.user_id}/{hit.session_id or 'library'}"

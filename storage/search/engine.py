@@ -192,9 +192,11 @@ class SearchEngine:
         # The words to search for (and to highlight, built once for both); a semantic search
         # builds them only if it has hits to highlight.
         text: TextQuery | None = None
+        matched: int | None = None
         if mode == "keyword" or parsed.empty:
             text = fulltext.text_query(parsed)
             total, page = self._keyword_page(parsed, offset, limit, text)
+            matched = total
         else:
             if mode == "semantic":
                 ranked = self._semantic(parsed, RANK_WINDOW)
@@ -206,10 +208,12 @@ class SearchEngine:
                 _k_total, k_ranked = self._keyword(words, RANK_WINDOW, text)
                 semantic = self._semantic(parsed, RANK_WINDOW, parsed.whole_text)
                 ranked = _fuse(k_ranked, semantic)[:RANK_WINDOW]
+                found = {c.key for c in k_ranked}
+                matched = sum(1 for c in ranked if c.key in found)
             total = len(ranked)  # every one of them reachable by paging
             page = self._read(ranked[offset : offset + limit])
         hits = self._hits(parsed, page, text, matched=mode == "keyword")
-        return SearchResults(parsed.text, mode, total, hits, degraded)
+        return SearchResults(parsed.text, mode, total, hits, degraded, matched)
 
     # ------------------------------------------------------------------ retrieval
     def _keyword_page(

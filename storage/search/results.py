@@ -61,6 +61,18 @@ class SearchResults:
     total: int
     hits: list[Hit]
     degraded: str | None = None  # e.g. semantic search on the fallback embedder
+    # How many of the ``total`` hits matched the query's words: all of them in a keyword
+    # search; in a hybrid one, those its keyword side found (the others are there for their
+    # meaning alone); None in a semantic search.
+    matched: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.matched is None and self.mode == "keyword":
+            object.__setattr__(self, "matched", self.total)
+
+    def count_text(self) -> str:
+        """:func:`count_text` of these results."""
+        return count_text(self.total, self.matched)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,5 +80,22 @@ class SearchResults:
             "mode": self.mode,
             "total": self.total,
             "degraded": self.degraded,
+            "matched": self.matched,
             "hits": [h.to_dict() for h in self.hits],
         }
+
+
+def count_text(total: int, matched: int | None) -> str:
+    """How many hits a search has, as a person reads it: the matches of its words, and
+    beside them the hits ranked by meaning alone ("6 matches, 71 similar"); "similar" only,
+    for a semantic search (``matched`` None)."""
+    if not total:
+        return "No matches"
+    matched = min(matched or 0, total)
+    similar = total - matched
+    parts = []
+    if matched:
+        parts.append(f"{matched:,} {'match' if matched == 1 else 'matches'}")
+    if similar:
+        parts.append(f"{similar:,} similar")
+    return ", ".join(parts)

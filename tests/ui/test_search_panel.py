@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -39,6 +40,9 @@ from ui.widgets.sidebar import PREVIEW_CHARS, TextPreview
 A002 = "chat_session_20250310_201000_000000_a002"
 A003 = "chat_session_20250402_183000_000000_a003"
 Search = Callable[..., Any]
+# The status after a search: how many matched its words, how many are there for their meaning.
+COUNT = re.compile(r"(No matches|[\d,]+ match(es)?(, [\d,]+ similar)?|[\d,]+ similar)"
+                   r"(, [\d,]+ shown)?$")
 
 
 def hits(panel: SearchPanel) -> list[Hit]:
@@ -311,7 +315,7 @@ def test_dates_and_filters_go_to_the_archive_as_arguments(
                 "python",
                 {"mode": "keyword", "limit": 50, "offset": 0, "after": when.astimezone()},
             )
-            assert panel.status.text().endswith("matches")
+            assert COUNT.match(panel.status.text())
         panel.before.setText("yesterday")
         panel.run_now()
         await panel.task
@@ -390,7 +394,7 @@ def test_another_archive_drops_the_hits_and_the_search_in_flight(
         )
         assert first.cancelled()
         assert {h.user_id for h in hits(panel)} == {"grace"}  # the query, in this archive
-        assert panel.status.text().endswith("matches")
+        assert COUNT.match(panel.status.text())
         panel.view.activated.emit(panel.model.index(0, 0))
         await until(lambda: window.session is not None)
         await window.tasks.wait_idle()
@@ -445,7 +449,7 @@ def test_another_user_keeps_the_hits_unless_they_are_this_users(
         panel = await ready(window, sample_copy)
         found = await search_for(panel, "python")
         status = panel.status.text()
-        assert status.endswith("matches")
+        assert COUNT.match(status)
         combo = window.sidebar.user_combo
         combo.setCurrentIndex(window.sidebar.users.row_of("grace"))
         await until(lambda: window.user_id == "grace")
@@ -458,7 +462,7 @@ def test_another_user_keeps_the_hits_unless_they_are_this_users(
         await until(
             lambda: bool(hits(panel)) and {h.user_id for h in hits(panel)} == {"ada"}, timeout=15
         )
-        await until(lambda: panel.status.text().endswith("matches"))
+        await until(lambda: COUNT.match(panel.status.text()) is not None)
         await window.tasks.wait_idle()
 
     run_async(qloop, scenario(), timeout=60)
@@ -640,7 +644,7 @@ def test_the_status_line_counts_and_keeps_long_notes_short(
     note = "semantic search uses the fallback embedder: " + "{'meta': 1} " * 170 + "\nmore"
     results = {
         "one": SearchResults("one", "keyword", 1, fake_hits(1)),
-        "two": SearchResults("two", "hybrid", 2, fake_hits(2), degraded=note),
+        "two": SearchResults("two", "hybrid", 2, fake_hits(2), degraded=note, matched=2),
     }
 
     async def fake(query: str, **kwargs: Any) -> SearchResults:
@@ -1092,3 +1096,35 @@ def test_two_hits_of_one_message_id_are_both_listed(qtmodeltester: Any) -> None:
     assert model.rowCount() == 2
     model.append_new([tart, pie])  # a later page repeating them adds nothing
     assert model.rowCount() == 2
+
+
+def test_a_hybrid_search_says_which_hits_match_its_words(window: MainWindow, qloop: Any,
+                                                          sample_copy: Path) -> None:
+    """'Bernoulli' is in 6 messages: a hybrid search lists them and, after them, messages
+    near it in meaning; the status tells the two apart ("6 matches, 71 similar"), not "77
+    matches". Keyword search: matches only; semantic: similar only."""
+
+    async def scenario() -> None:
+        panel = await ready(window, sample_copy)
+        archive = window.archive
+        assert archive is not None
+        keyword = await archive.search("Bernoulli", "keyword", limit=50)
+        hybrid = await archive.search("Bernoulli", "hybrid", limit=50)
+        semantic = await archive.search("Bernoulli", "semantic", limit=50)
+        assert keyword.matched == keyword.total == 6 and semantic.matched is None
+        assert hybrid.matched == 6 < hybrid.total
+        assert {h.key for h in hybrid.hits[:6]} == {h.key for h in keyword.hits}
+        for mode, expected in (
+            ("Hybrid", f"6 matches, {hybrid.total - 6} similar"),
+            ("Keyword", "6 matches"),
+            ("Semantic", f"{semantic.total} similar"),
+        ):
+            panel.mode.setCurrentText(mode)
+            panel.query.setText("Bernoulli")
+            panel.run_now()
+            await until(lambda: panel.task is not None and panel.task.done(), timeout=15)
+            shown = panel.model.rowCount()
+            tail = f", {shown} shown" if shown < panel.model.total else ""
+            assert panel.status.text() == expected + tail, mode
+
+    run_async(qloop, scenario(), timeout=60)

@@ -129,6 +129,7 @@ class SearchResultsModel(RecordListModel[Hit]):
     def __init__(self, parent: QObject | None = None, page_size: int = PAGE_SIZE) -> None:
         super().__init__(hit_key, parent)
         self.total = 0
+        self.matched: int | None = 0  # SearchResults.matched of the hits listed
         self.page_size = page_size
         self._fetch: PageFetch | None = None
         self._exhausted = True
@@ -171,7 +172,7 @@ class SearchResultsModel(RecordListModel[Hit]):
         """A search's first page, asked for with ``limit`` hits (default: page_size, which
         may have changed since); ``fetch(offset, limit)`` gets the next (None: none)."""
         self.stop_fetching()
-        self.total = results.total
+        self.total, self.matched = results.total, results.matched
         self._fetch = fetch
         # Set before the reset: a view (or the model tester) may ask for more during it.
         self._exhausted = fetch is None or _last_page(results, 0, limit or self.page_size)
@@ -179,7 +180,7 @@ class SearchResultsModel(RecordListModel[Hit]):
 
     def clear(self) -> None:
         self.stop_fetching()
-        self.total = 0
+        self.total, self.matched = 0, 0
         self.reset([])
 
     def stop_fetching(self) -> None:
@@ -258,7 +259,7 @@ class SearchResultsModel(RecordListModel[Hit]):
         page = await self._read(fetch, offset, limit, generation, "a page")
         if page is None or generation != self._generation:
             return  # failed, or another search (or none) is shown now
-        self.total = page.total
+        self.total, self.matched = page.total, page.matched
         self._exhausted = _last_page(page, offset, limit)
         try:
             added = self.append_new(page.hits)  # not fetching more while rows go in
@@ -277,7 +278,7 @@ class SearchResultsModel(RecordListModel[Hit]):
         page = await self._read(fetch, 0, limit, generation, "reading again")
         if page is None or generation != self._generation:
             return  # failed, or another search (or none) is shown, or the archive changed
-        self.total = page.total
+        self.total, self.matched = page.total, page.matched
         self._exhausted = _last_page(page, 0, limit)
         self.reloading.emit()
         try:

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from storage.search.query import QuerySyntaxError, parse, parse_date
-from storage.search.results import Hit, SearchResults
+from storage.search.results import Hit, SearchResults, count_text
 from ui.errors import headline
 from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel, hit_key, snippet_html
 from ui.tasks import loop_running
@@ -564,12 +564,9 @@ class SearchPanel(QWidget):
 
     def _show_count(self, extra: str = "") -> None:
         total, shown = self.model.total, self.model.rowCount()
-        if not total and not shown:
-            text = "No matches"
-        else:
-            text = f"{total:,} {'match' if total == 1 else 'matches'}"
-            if shown < total:
-                text += f", {shown:,} shown"
+        text = count_text(max(total, shown), self.model.matched)
+        if shown < total:
+            text += f", {shown:,} shown"
         if extra:
             text += f" — {extra}"
         if self._note:
