@@ -208,8 +208,7 @@ class SearchEngine:
                 _k_total, k_ranked = self._keyword(words, RANK_WINDOW, text)
                 semantic = self._semantic(parsed, RANK_WINDOW, parsed.whole_text)
                 ranked = _fuse(k_ranked, semantic)[:RANK_WINDOW]
-                found = {c.key for c in k_ranked}
-                matched = sum(1 for c in ranked if c.key in found)
+                matched = self._matched(words, ranked, k_ranked, text)
             total = len(ranked)  # every one of them reachable by paging
             page = self._read(ranked[offset : offset + limit])
         hits = self._hits(parsed, page, text, matched=mode == "keyword")
@@ -250,6 +249,27 @@ class SearchEngine:
         want = max(min(want, searcher.num_docs), 1)
         result = _run(searcher, query, want, count=total is None)
         return int(result.count or 0) if total is None else total, result.hits
+
+    def _matched(
+        self,
+        words: ParsedQuery,
+        ranked: list[_Candidate],
+        found: list[_Candidate],
+        text: TextQuery,
+    ) -> int:
+        """How many of a hybrid search's ``ranked`` hits hold its words as its keyword side
+        asks (``words``, ``text``): those that side ranked (``found``), and those it ranked
+        below its top hits but the semantic side brought in (one search among just them)."""
+        keys = {c.key for c in found}
+        others = [c.key for c in ranked if c.key not in keys]
+        matched = len(ranked) - len(others)
+        if others:
+            fulltext = self.indexer.fulltext
+            assert fulltext is not None
+            query = fulltext.build(words, keys=others, text=text)
+            if query is not None:
+                matched += int(_run(self._searcher(), query, 1).count or 0)
+        return matched
 
     def _semantic(
         self, parsed: ParsedQuery, want: int, text: str | None = None

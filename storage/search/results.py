@@ -61,9 +61,9 @@ class SearchResults:
     total: int
     hits: list[Hit]
     degraded: str | None = None  # e.g. semantic search on the fallback embedder
-    # How many of the ``total`` hits matched the query's words: all of them in a keyword
-    # search; in a hybrid one, those its keyword side found (the others are there for their
-    # meaning alone); None in a semantic search.
+    # How many of the ``total`` hits hold the query's words: all of them in a keyword search;
+    # in a hybrid one, those that hold them as its keyword side asks (any word of up to three,
+    # half of more), the others being there for their meaning alone; None in a semantic one.
     matched: int | None = None
 
     def __post_init__(self) -> None:

@@ -63,3 +63,29 @@ async def test_a_prefix_is_no_meaning_to_fuse_in(tmp_path: Path) -> None:
     assert (await archive.search("bern*", "semantic", limit=5)).total
     assert parse("castle bern* \"note g\"").whole_text == "castle note g"
     await archive.close()
+
+
+async def test_a_hybrid_search_counts_as_matches_every_hit_holding_its_words(
+    tmp_path: Path,
+) -> None:
+    """'zebra' is in 300 messages: every hit of the 200 a hybrid search ranks holds it, also
+    those its keyword side ranked below its own top hits and the semantic side brought in;
+    none of them is counted as there for its meaning alone (review: "159 matches, 41
+    similar"). A word no message holds: all similar."""
+    archive = await Archive.open(tmp_path / "a", create=True)
+    await archive.create_user("u")
+    session = await archive.create_session("u", "zoo")
+    await archive.add_messages("u", session.session_id, [
+        {"role": "user", "content": f"the zebra number {i} walks" if i < 300 else f"a lion {i}"}
+        for i in range(400)
+    ])
+    keyword = await archive.search("zebra", "keyword", limit=5)
+    hybrid = await archive.search("zebra", "hybrid", limit=200)
+    assert keyword.total == 300 and hybrid.total == hybrid.matched == 200
+    assert all("zebra" in h.snippet for h in hybrid.hits)
+    assert hybrid.count_text() == "200 matches"
+    both = await archive.search("zebra lion", "hybrid", limit=5)  # any of up to three words
+    assert both.matched == both.total
+    nothing = await archive.search("qwxz", "hybrid", limit=5)
+    assert nothing.matched == 0 and nothing.count_text() == f"{nothing.total} similar"
+    await archive.close()

@@ -1128,3 +1128,25 @@ def test_a_hybrid_search_says_which_hits_match_its_words(window: MainWindow, qlo
             assert panel.status.text() == expected + tail, mode
 
     run_async(qloop, scenario(), timeout=60)
+
+
+def test_more_hits_listed_than_counted_are_still_matches(qtbot: Any, qloop: Any) -> None:
+    """A keyword page read after messages were deleted (before the change poll saw it) says
+    fewer hits than are listed: the status counts what is listed, all of it matches (review:
+    it said "40 matches, 10 similar")."""
+
+    async def fake(query: str, **kw: Any) -> SearchResults:
+        if kw.get("offset", 0) == 0:
+            return SearchResults(query, "keyword", 60, fake_hits(50))
+        return SearchResults(query, "keyword", 40, [])  # 20 messages deleted meanwhile
+
+    panel = standalone_panel(qtbot, fake, page_size=50)
+
+    async def scenario() -> None:
+        await search_for(panel, "hit")
+        assert panel.status.text() == "60 matches, 50 shown"
+        panel.model.fetchMore()
+        await until(lambda: not panel.model.fetching)
+        assert panel.model.total == 40 and panel.status.text() == "50 matches"
+
+    run_async(qloop, scenario(), timeout=30)

@@ -564,7 +564,10 @@ class SearchPanel(QWidget):
 
     def _show_count(self, extra: str = "") -> None:
         total, shown = self.model.total, self.model.rowCount()
-        text = count_text(max(total, shown), self.model.matched)
+        matched = self.model.matched
+        if shown > total:  # a page read before the archive shrank: what is listed, counted
+            matched = None if matched is None else matched + shown - total
+        text = count_text(max(total, shown), matched)
         if shown < total:
             text += f", {shown:,} shown"
         if extra:
