@@ -65,6 +65,8 @@ def test_branches_find_and_panel(window: MainWindow, qloop: Any, sample_copy: Pa
         title = window.conversation.title
         longest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(2))
         assert combo.width() < longest <= combo.view().minimumWidth()
+        # the branch shown is cut with "…", whole in the tooltip
+        assert combo.shown_text().endswith("…") and combo.toolTip() == combo.currentText()
         full = title.full_text()
         assert title.text() == title.fontMetrics().elidedText(
             full, Qt.TextElideMode.ElideRight, title.contentsRect().width())

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPalette,
     QResizeEvent,
     QTextCharFormat,
@@ -47,7 +48,9 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
+    QStyleOptionComboBox,
     QStyleOptionViewItem,
+    QStylePainter,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -358,6 +361,34 @@ class ElidedLabel(QLabel):
         self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room))
 
 
+class ElidedComboBox(QComboBox):
+    """A combo box that shows its current text cut with "…" where it is narrower than the
+    text (a plain one cuts it mid-letter), and the whole text as its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.currentTextChanged.connect(self.setToolTip)
+
+    def shown_text(self) -> str:
+        """The current text as it is painted: cut to the room the style gives it."""
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        room = self.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, self
+        )
+        return self.fontMetrics().elidedText(
+            self.currentText(), Qt.TextElideMode.ElideRight, room.width()
+        )
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        option.currentText = self.shown_text()
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
 class ConversationPane(QWidget):
     """Title, branch switcher, find bar and the message view over a :class:`MessageListModel`."""
 
@@ -381,8 +412,7 @@ class ConversationPane(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status = QLabel("", self)
         self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.branches = QComboBox(self)
-        self.branches.setToolTip("This conversation has branches: choose one to read")
+        self.branches = ElidedComboBox(self)  # its tooltip: the branch shown, whole
         # As wide as some 24 characters, not as its longest label (a branch is labelled by
         # its first words, which would squeeze the title to a few letters); the list it
         # opens is as wide as the labels (set_branches).
