@@ -74,6 +74,29 @@ def test_settings_dialog_edits_validates_and_maintains(window: MainWindow, qloop
     assert window.errors == []
 
 
+def test_settings_the_dialog_cannot_hold_are_kept_as_they_are(window: MainWindow, qloop: Any,
+                                                              sample_copy: Path) -> None:
+    """A 3 GiB file limit is past what a QSpinBox holds (it cut it to 2 GiB, which Save then
+    wrote), and a lock timeout of 5 ms has more than two decimals (it was rounded to 0.01):
+    the dialog shows both as they are and, unedited, changes nothing (review)."""
+
+    async def scenario() -> None:
+        overrides = {"document": {"max_bytes": 3 * 2**30}, "storage": {"lock_timeout": 0.005}}
+        await window.set_archive(await Archive.open(sample_copy, overrides=overrides))
+        await window.tasks.wait_idle(timeout=30)
+        dialog = window.show_settings()
+        assert dialog is not None
+        big = dialog.editors[("document", "max_bytes")]
+        assert big.text() == "3,221,225,472 bytes"  # type: ignore[attr-defined]
+        assert dialog.editors[("storage", "lock_timeout")].text() == "0.005 s"  # type: ignore[attr-defined]
+        assert dialog.changes() == {}
+        big.setValue(4 * 2**30)  # type: ignore[attr-defined]
+        assert dialog.changes() == {"document": {"max_bytes": 4 * 2**30}}
+        await window.tasks.wait_idle(timeout=30)
+
+    run_async(qloop, scenario(), timeout=60)
+
+
 def test_degraded_semantic_search_is_said(window: MainWindow, qloop: Any,
                                           sample_copy: Path) -> None:
     async def scenario() -> None:

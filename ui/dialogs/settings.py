@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 from storage.settings import GROUPS, Settings
 
 INT_MAX = 2**31 - 1  # QSpinBox holds a C int
+WHOLE_MAX = float(2**53)  # whole numbers a double holds exactly
+WHOLE = "whole"  # the property of a QDoubleSpinBox that edits a whole number
 TITLES = {
     "storage": "Storage",
     "search": "Search",
@@ -70,19 +72,32 @@ def editor_for(info: FieldInfo, value: Any, parent: QWidget) -> QWidget:
         return combo
     low = _bound(info, "ge", "gt")
     high = _bound(info, "le", "lt")
+    if kind is int and (high is None or high > INT_MAX):
+        # Past what a QSpinBox holds (a C int: a 3 GiB file limit would be cut to 2 GiB, and
+        # saved so): whole numbers in a double, exact up to 2**53.
+        whole = QDoubleSpinBox(parent)
+        whole.setProperty(WHOLE, True)
+        whole.setDecimals(0)
+        whole.setRange(low if low is not None else 0.0, min(high or WHOLE_MAX, WHOLE_MAX))
+        whole.setValue(float(value))
+        whole.setGroupSeparatorShown(True)
+        whole.setSuffix(_unit(info))
+        return whole
     if kind is int:
         spin = QSpinBox(parent)
-        spin.setRange(int(low if low is not None else 0), int(min(high or INT_MAX, INT_MAX)))
-        spin.setValue(min(int(value), INT_MAX))
+        spin.setRange(
+            int(low if low is not None else 0), int(high if high is not None else INT_MAX)
+        )
+        spin.setValue(int(value))
         spin.setGroupSeparatorShown(True)
         spin.setSuffix(_unit(info))
         return spin
     if kind is float:
         dspin = QDoubleSpinBox(parent)
-        dspin.setDecimals(2)
+        dspin.setDecimals(_decimals(float(value)))
         dspin.setRange(low if low is not None else 0.0, high if high is not None else 1e9)
         if _bound(info, "gt") is not None:
-            dspin.setMinimum(dspin.minimum() + 0.01)  # strictly greater
+            dspin.setMinimum(dspin.minimum() + 10.0 ** -dspin.decimals())  # strictly greater
         dspin.setValue(float(value))
         dspin.setSuffix(_unit(info))
         return dspin
@@ -90,11 +105,19 @@ def editor_for(info: FieldInfo, value: Any, parent: QWidget) -> QWidget:
     return edit
 
 
+def _decimals(value: float) -> int:
+    """Decimals to show ``value`` as it is: two at least, six at most."""
+    digits = f"{value:.6f}".rstrip("0").partition(".")[2]
+    return max(2, len(digits))
+
+
 def editor_value(widget: QWidget) -> Any:
     if isinstance(widget, QCheckBox):
         return widget.isChecked()
     if isinstance(widget, QComboBox):
         return widget.currentText()
+    if isinstance(widget, QDoubleSpinBox) and widget.property(WHOLE):
+        return round(widget.value())
     if isinstance(widget, QSpinBox | QDoubleSpinBox):
         return widget.value()
     if isinstance(widget, QLineEdit):
