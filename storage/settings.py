@@ -20,9 +20,15 @@ ENV_PREFIX = "FLATCHAT_"
 MiB = 1024 * 1024
 
 
-# What a setting counts, for a settings view (its "unit").
-BYTES: dict[str, Any] = {"unit": "bytes"}
-SECONDS: dict[str, Any] = {"unit": "s"}
+def _byte_size(default: int, ge: int, title: str, description: str) -> Any:
+    """A setting that is a size in bytes (its unit said for a settings view)."""
+    return Field(
+        default=default,
+        ge=ge,
+        title=title,
+        description=description,
+        json_schema_extra={"unit": "bytes"},
+    )
 
 
 class _Group(BaseModel):
@@ -30,13 +36,7 @@ class _Group(BaseModel):
 
 
 class StorageSettings(_Group):
-    max_message_bytes: int = Field(
-        default=8 * MiB,
-        ge=1024,
-        title="Largest message",
-        description="largest encoded message",
-        json_schema_extra=BYTES,
-    )
+    max_message_bytes: int = _byte_size(8 * MiB, 1024, "Largest message", "largest encoded message")
     compact_after_days: float = Field(
         default=30.0,
         ge=0,
@@ -45,7 +45,10 @@ class StorageSettings(_Group):
         json_schema_extra={"unit": "days"},
     )
     lock_timeout: float = Field(
-        default=30.0, gt=0, description="seconds to wait for a lock", json_schema_extra=SECONDS
+        default=30.0,
+        gt=0,
+        description="seconds to wait for a lock",
+        json_schema_extra={"unit": "s"},
     )
 
 
@@ -63,19 +66,12 @@ class VectorSettings(_Group):
 
 
 class DocumentSettings(_Group):
-    max_bytes: int = Field(
-        default=200 * MiB,
-        ge=1,
-        title="Largest file",
-        description="largest file ingested",
-        json_schema_extra=BYTES,
-    )
-    compress_text_above: int = Field(
-        default=1 * MiB,
-        ge=0,
-        title="Compress text above",
-        description="extracted text longer than this is stored compressed (zstd)",
-        json_schema_extra=BYTES,
+    max_bytes: int = _byte_size(200 * MiB, 1, "Largest file", "largest file ingested")
+    compress_text_above: int = _byte_size(
+        1 * MiB,
+        0,
+        "Compress text above",
+        "extracted text longer than this is stored compressed (zstd)",
     )
 
 
