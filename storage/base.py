@@ -7,6 +7,7 @@ the disk and each operation has exactly one body.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from collections.abc import Callable, Coroutine
@@ -23,6 +24,8 @@ from storage.settings import Settings
 from storage.threads import run_blocking
 
 P = ParamSpec("P")
+Stamp = list[int] | None  # the change stamp's signature (None: never written)
+OWN_WRITES_KEPT = 256
 T = TypeVar("T")
 S = TypeVar("S", bound="ArchiveBase")
 
@@ -56,7 +59,11 @@ class ArchiveBase:
         # Sessions the last listing of each user skipped because their session.json is
         # corrupt (the GUI shows them as problems next to the list).
         self.listing_problems: dict[str, list[CorruptRecordError]] = {}
-        self.own_stamp: list[int] | None = None
+        # This archive's own last writes: the change stamp before and after each (see
+        # others_wrote).
+        self._own_writes: collections.deque[tuple[Stamp, Stamp]] = collections.deque(
+            maxlen=OWN_WRITES_KEPT
+        )
 
     # ------------------------------------------------------------------ users
     def _user_exists(self, user_id: str) -> bool:
@@ -108,11 +115,28 @@ class ArchiveBase:
         return session
 
     def _emit(self, change: Change) -> None:
+        before = stamp_signature(self.root)
         touch_stamp(self.root)
-        # What the stamp looks like after our own write: searchers in this process index
-        # what we wrote from the event and rescan only when another process moved it.
-        self.own_stamp = stamp_signature(self.root)
+        self._own_writes.append((before, stamp_signature(self.root)))
         self.changes.emit(change)
+
+    def others_wrote(self, since: Stamp, now: Stamp) -> bool:
+        """Whether the change stamp went from ``since`` to ``now`` (:func:`stamp_signature`)
+        by another process's writes, not only by this archive's own: searchers and the
+        window index our writes from their events, and rescan the archive only for others'.
+        Our writes are followed back from ``now``: one that started from a stamp we did not
+        leave (another process wrote between two of ours) means others wrote. So does a
+        history longer than the writes kept: a rescan then finds nothing more."""
+        # (A write within the clock tick of the last one leaves the stamp as it was: no step.)
+        back = {tuple(a): b for b, a in list(self._own_writes) if a is not None and a != b}
+        stamp = now
+        for _ in range(len(back) + 1):
+            if stamp == since:
+                return False
+            if stamp is None or tuple(stamp) not in back:
+                return True
+            stamp = back[tuple(stamp)]
+        return True
 
 
 def _mtime(stat: os.stat_result) -> Any:

@@ -146,6 +146,16 @@ class Session(Record):
         value = self.metadata.get("panel_type")
         return str(value) if value is not None else None
 
+    @property
+    def source(self) -> str:
+        """Where the session came from, as one word ("chatgpt", "claude"), or "" when it does
+        not say: the original system wrote that word; an import records the conversation it
+        came from (``{"format": "chatgpt", "id": ..., "title": ...}``), whose format is it."""
+        value = self.metadata.get("source")
+        if isinstance(value, dict):
+            value = value.get("format")
+        return value.strip() if isinstance(value, str) else ""
+
 
 class UserProfile(Record):
     user_id: str = Field(min_length=1)

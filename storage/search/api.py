@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # other processes write moves the change stamp: the next search rescans the archive. Edits by
 # other tools (which do not touch the stamp) are found within SCAN_INTERVAL seconds.
 SCAN_INTERVAL = 30.0
+# A search that found the index unreadable while another process holds it (rebuilding it).
+BUSY_ELSEWHERE = (
+    "the search index is being rebuilt by another process: results are incomplete until it is done"
+)
 EVERYTHING = "\x00all"  # in the dirty set: rescan everything (not a valid user id)
 
 
@@ -196,7 +200,7 @@ class SearchMixin(ArchiveBase):
             # folder deleted under us, which the refresh below rebuilds.
             engine.indexer.sync()
             rescan = self.rescan_on_search and engine.indexer.needs_full_scan(
-                self.own_stamp, SCAN_INTERVAL
+                self.others_wrote, SCAN_INTERVAL
             )
             try:
                 try:
@@ -215,14 +219,50 @@ class SearchMixin(ArchiveBase):
                         self._dirty |= dirty
                 return engine.search(query, mode, limit, offset, **filters)
             except IndexCorruptError as exc:
-                log.warning("search index damaged, rebuilding: %s", exc)
-                self._rebuild(None)
+                return self._search_after_damage(engine, exc, query, mode, limit, offset, filters)
+
+    def _search_after_damage(
+        self,
+        engine: SearchEngine,
+        exc: IndexCorruptError,
+        query: str,
+        mode: SearchMode,
+        limit: int,
+        offset: int,
+        filters: dict[str, Any],
+    ) -> SearchResults:
+        """A search that found the index unreadable. That is what another process's rebuild
+        looks like to a reader too (``flatchat reindex`` deletes the files first): while
+        another process holds the index, this search waits for nothing and says the results
+        are incomplete; the next one reads what it made. Otherwise, under the index lock,
+        the index is opened and checked again (another process may just have rebuilt it),
+        brought up to date, and rebuilt only if the search still cannot read it."""
+        lock = engine.indexer.lock(0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            log.info("search index unreadable while another process writes it: %s", exc)
+            return SearchResults(query, mode, 0, [], degraded=BUSY_ELSEWHERE)
+        try:
+            engine.indexer.open()  # starts afresh if damaged in a way opening can tell
+            report = engine.indexer.refresh(None)
+            damage = exc if report.rebuilt else None
+            try:
                 results = engine.search(query, mode, limit, offset, **filters)
-                # Complete again (rebuilt before this search), but say why it took longer.
-                note = f"the search index was damaged and has been rebuilt: {exc}"
-                return dataclasses.replace(
-                    results, degraded=f"{results.degraded}; {note}" if results.degraded else note
-                )
+            except IndexCorruptError as again:
+                log.warning("search index damaged, rebuilding: %s", again)
+                engine.indexer.rebuild(None)
+                damage = again
+                results = engine.search(query, mode, limit, offset, **filters)
+        finally:
+            lock.release()
+        if damage is None:
+            return results
+        # Complete again (rebuilt before this search), but say why it took longer.
+        note = f"the search index was damaged and has been rebuilt: {damage}"
+        return dataclasses.replace(
+            results, degraded=f"{results.degraded}; {note}" if results.degraded else note
+        )
 
     @threaded
     def refresh_index(self, control: JobControl | None = None) -> RefreshReport:
@@ -244,9 +284,11 @@ class SearchMixin(ArchiveBase):
 
     def _rebuild(self, control: JobControl | None) -> RefreshReport:
         engine = self._search_engine()
-        lock = engine.indexer.lock(self.settings.storage.lock_timeout)
-        with lock:
+        lock = self._index_lock(engine.indexer)
+        try:
             return engine.indexer.rebuild(control)
+        finally:
+            lock.release()
 
     @threaded
     def prepare_search(self) -> None:

@@ -61,9 +61,10 @@ log = logging.getLogger(__name__)
 
 # 2: the keyword index stores a packed hit field, not fifteen fields; 3: the hit field is
 # text and the timestamp an integer fast field (documents made three times faster)
-STATE_VERSION = 8  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul;
+STATE_VERSION = 9  # 4: the cjk field; 5: its long-vowel and sound marks; 6: Hangul;
 # 7: vectors as 2-bit codes in memory, no int8 copy; 8: text composed (NFC), a message's key
-# is its line's place in the log (message ids can repeat)
+# is its line's place in the log (message ids can repeat); 9: an imported session's source is
+# its format ("chatgpt", was the dict an import records), entries record the source indexed
 EMBED_BATCH = 2048
 
 
@@ -137,6 +138,9 @@ class Source:
     path: Path  # the log, context file or chunks file
     doc_id: str = ""
     record: dict[str, Any] = field(default_factory=dict)
+    # A session's messages and context: its session.json's signature. The session's source
+    # (what the source: filter finds) is read from there into every document indexed.
+    meta: list[int] | None = None
 
 
 @dataclass
@@ -371,14 +375,15 @@ class Indexer:
         return filelock.FileLock(str(path), timeout=timeout, thread_local=False)
 
     # ------------------------------------------------------------------ scanning
-    def needs_full_scan(self, own_stamp: list[Any] | None, interval: float) -> bool:
+    def needs_full_scan(self, others_wrote: Callable[[Any, Any], bool], interval: float) -> bool:
         """True when another process wrote since the last full scan (the change stamp moved,
-        and not by this process's last write, ``own_stamp``), or when ``interval`` seconds
-        passed (edits made by other tools, which do not touch the stamp)."""
+        and ``others_wrote(then, now)`` says not only by this process's writes, which are
+        indexed from their events), or when ``interval`` seconds passed (edits made by other
+        tools, which do not touch the stamp)."""
         if time.monotonic() - self.last_scan > interval:
             return True
         stamp = _sig(self._stamp_file)
-        return stamp != self.last_stamp and stamp != own_stamp
+        return stamp != self.last_stamp and others_wrote(self.last_stamp, stamp)
 
     def scan(self, only: set[tuple[str, str | None]] | None = None) -> dict[str, Source]:
         """Every indexable source on disk now, with its signature: one directory listing per
@@ -418,8 +423,11 @@ class Indexer:
     def _scan_session(self, found: dict[str, Source], user: str, session: str, folder: str) -> None:
         with os.scandir(folder) as scan:
             names = {e.name: e for e in scan}
-        if SESSION_JSON not in names:
+        session_json = names.get(SESSION_JSON)
+        if session_json is None:
             return
+        st = session_json.stat()
+        meta = [st.st_ino, st.st_size, st.st_mtime_ns]
         sig: list[Any] = []
         logs = [MESSAGES, MESSAGES_ZST]
         logs += sorted(n for n in names if n.endswith(LEGACY_PERSONA_SUFFIX))
@@ -431,7 +439,9 @@ class Indexer:
         if sig:
             key = f"m/{user}/{session}"
             log_name = MESSAGES if MESSAGES in names else MESSAGES_ZST
-            found[key] = Source(key, "messages", user, session, sig, Path(folder, log_name))
+            found[key] = Source(
+                key, "messages", user, session, sig, Path(folder, log_name), meta=meta
+            )
         context = names.get(CONTEXT)
         if context is not None:
             st = context.stat()
@@ -443,6 +453,7 @@ class Indexer:
                 session,
                 [st.st_ino, st.st_size, st.st_mtime_ns],
                 Path(folder, CONTEXT),
+                meta=meta,
             )
         if DOCUMENTS in names:
             self._scan_documents(found, user, session, os.path.join(folder, DOCUMENTS))
@@ -500,7 +511,7 @@ class Indexer:
         current = self.scan(only)
         known: dict[str, Any] = self.state.setdefault("sources", {})
         removed = [k for k in known if k not in current and _within(k, only)]
-        work = [s for k, s in current.items() if known.get(k, {}).get("sig") != s.sig]
+        work = [s for k, s in current.items() if self._changed(s, known.get(k))]
         if not removed and not work:
             report.seconds = time.monotonic() - started
             return report
@@ -543,6 +554,16 @@ class Indexer:
             report.seconds = time.monotonic() - started
         return report
 
+    def _changed(self, source: Source, entry: dict[str, Any] | None) -> bool:
+        """Whether ``source`` must be indexed (again): new, its files changed, or its
+        session's source changed since (its session.json moved: read it, from the archive's
+        cache of sessions, only then)."""
+        if entry is None or entry.get("sig") != source.sig:
+            return True
+        if source.meta is None or entry.get("meta") == source.meta:
+            return False
+        return self._session_source(source.user, source.session) != entry.get("origin")
+
     def _drop(self, writer: Any, group: str) -> None:
         """Remove a source's documents from both indexes (effective at the next commit)."""
         assert self.fulltext is not None
@@ -561,15 +582,23 @@ class Indexer:
         assert self.fulltext is not None
         entry: dict[str, Any] = {"sig": source.sig}
         kept = 0  # documents already indexed from an earlier part of an append-only log
+        origin = ""
+        if source.meta is not None:
+            # Read after the scan took the signature recorded: a change of source meanwhile
+            # leaves that signature behind, so the next refresh looks again.
+            origin = self._session_source(source.user, source.session)
+            entry["meta"], entry["origin"] = source.meta, origin
         if source.kind == "messages":
             tail = self._tail_offset(source, previous)
+            if (previous or {}).get("origin") != origin:
+                tail = None  # every document of the log names the session's source
             if tail is None:
                 if previous is not None:
                     self._drop(writer, source.key)
-                docs, end = self._message_docs(source, 0)
+                docs, end = self._message_docs(source, 0, origin)
                 entry["digest"] = _digest(source.path, end) if end else ""
             else:
-                docs, end = self._message_docs(source, tail)
+                docs, end = self._message_docs(source, tail, origin)
                 entry["digest"] = _digest(source.path, end)
                 if _digest(source.path, tail) != (previous or {}).get("digest"):
                     # What was indexed before the tail changed while the tail was read (an
@@ -582,7 +611,7 @@ class Indexer:
             if previous is not None:
                 self._drop(writer, source.key)
             docs = _Docs.of(
-                self._context_docs(source)
+                self._context_docs(source, origin)
                 if source.kind == "context"
                 else self._document_docs(source)
             )
@@ -621,17 +650,14 @@ class Indexer:
 
     def _session_source(self, user: str, session: str) -> str:
         try:
-            meta = self._read_session(user, session).metadata
+            return self._read_session(user, session).source or "flatchat"
         except (OSError, ValueError) as exc:
             log.debug("no session metadata for %s/%s: %s", user, session, exc)
             return ""
-        source = meta.get("source")
-        return str(source) if source else "flatchat"
 
-    def _message_docs(self, source: Source, offset: int) -> tuple[_Docs, int]:
+    def _message_docs(self, source: Source, offset: int, origin: str) -> tuple[_Docs, int]:
         """The documents of the log from ``offset`` and the byte offset reached (whole
-        lines)."""
-        origin = self._session_source(source.user, source.session)
+        lines). ``origin``: the session's source."""
         folder = source.path.parent
         group, user, session = source.key, source.user, source.session
         docs = _Docs()
@@ -663,21 +689,26 @@ class Indexer:
                     f"n{i}", _fields_of(m.message_id, m.role, m.content, m.attachments, m.timestamp)
                 )
             return docs, 0
-        # Read whole lines only, so the offset recorded is exactly what was indexed. Keyed by
-        # the line's byte offset: a message id can repeat in a log (storage does not forbid
-        # it), and each line must stay its own hit.
+        # Read whole lines only (and a whole last message), so the offset recorded is exactly
+        # what was indexed. Keyed by the line's byte offset: a message id can repeat in a log
+        # (storage does not forbid it), and each line must stay its own hit.
         end = offset
         for raw in JsonlLog(folder / MESSAGES, Message).raw_from(offset):
+            fields = _indexed_fields(raw.data) if raw.data.strip() else None
             if not raw.terminated:
-                break  # a torn or in-progress append: picked up once complete
-            end = raw.offset + len(raw.data) + 1
-            if raw.data.strip():
-                fields = _indexed_fields(raw.data)
+                # The last line, without its newline: a message all the same if it reads as
+                # one (storage shows it, and puts the newline before its next append, which
+                # is read from here on); else a torn or unfinished append, read once done.
                 if fields is not None:
                     add(raw.offset, fields)
+                    end = raw.offset + len(raw.data)
+                break
+            end = raw.offset + len(raw.data) + 1
+            if fields is not None:
+                add(raw.offset, fields)
         return docs, end
 
-    def _context_docs(self, source: Source) -> list[IndexDoc]:
+    def _context_docs(self, source: Source, origin: str) -> list[IndexDoc]:
         try:
             context = SituationalContext.model_validate(orjson.loads(source.path.read_bytes()))
         except (ValidationError, orjson.JSONDecodeError, OSError) as exc:
@@ -695,7 +726,7 @@ class Indexer:
                 session=source.session,
                 text=_composed("\n".join(p for p in parts if p)),
                 timestamp=context.timestamp,
-                source=self._session_source(source.user, source.session),
+                source=origin,
             )
         ]
 

@@ -52,3 +52,17 @@ async def test_claude_attachment_text_is_indexed(archive: Archive, tmp_path: Pat
     results = await archive.search("aspidistra", "keyword")
     assert [h.kind for h in results.hits] == ["message"]
     assert "aspidistra" in results.hits[0].snippet
+
+
+async def test_imported_sessions_are_found_by_their_source(archive: Archive) -> None:
+    """An import records where a conversation came from as {"format", "id", "title"}: the
+    source: filter takes its format, and the session says it in one word."""
+    await archive.create_user("ada")
+    await archive.import_archive(shared_data("exports", "chatgpt", "chatgpt-tree.json"), "ada")
+    results = await archive.search('"trust atoms"', "keyword")
+    session = await archive.get_session("ada", results.hits[0].session_id)
+    assert isinstance(session.metadata["source"], dict)
+    assert session.source == "chatgpt"
+    assert (await archive.search('source:chatgpt "trust atoms"', "keyword")).total == results.total
+    assert (await archive.search('"trust atoms"', "keyword", source="chatgpt")).total >= 1
+    assert (await archive.search('source:claude "trust atoms"', "keyword")).total == 0

@@ -675,11 +675,13 @@ async def test_an_edit_in_place_while_a_refresh_reads_the_log_is_seen(
     session = (await archive.list_sessions("ada"))[0].session_id
     message_docs = indexer.Indexer._message_docs
 
-    def edited_meanwhile(self: indexer.Indexer, source: indexer.Source, offset: int) -> object:
+    def edited_meanwhile(
+        self: indexer.Indexer, source: indexer.Source, offset: int, origin: str
+    ) -> object:
         monkeypatch.setattr(indexer.Indexer, "_message_docs", message_docs)  # once
         assert offset > 0  # the new tail
         edit_in_place(log)
-        made = message_docs(self, source, offset)
+        made = message_docs(self, source, offset, origin)
         if append:  # and another process's append, after the read
             append_line(log, "late")
         return made
@@ -707,9 +709,9 @@ async def test_an_append_undone_on_a_full_disk_does_not_reindex_a_log_the_digest
     reads: list[int] = []
     message_docs = indexer.Indexer._message_docs
 
-    def spy(self: indexer.Indexer, source: indexer.Source, offset: int) -> object:
+    def spy(self: indexer.Indexer, source: indexer.Source, offset: int, origin: str) -> object:
         reads.append(offset)
-        return message_docs(self, source, offset)
+        return message_docs(self, source, offset, origin)
 
     monkeypatch.setattr(indexer.Indexer, "_message_docs", spy)
     archive = await Archive.open(tmp_path / "a", overrides=HASHING)

@@ -11,6 +11,7 @@ import shutil
 import string
 import subprocess
 import sys
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from storage import Archive, Message, SituationalContext
+from storage import Archive, Message, SituationalContext, layout
 from storage.search.fulltext import (
     DOCSTORE_BLOCK,
     FullTextIndex,
@@ -169,6 +170,82 @@ async def test_append_from_another_process_is_seen_by_the_next_search(
     assert sorted(ids(results)) == ["zebra-0", "zebra-1", "zebra-2"]
     # Only the new tail was indexed: the earlier messages are there exactly once.
     assert ids(await archive.search('"night train"', "keyword")) == ["t3"]
+
+
+async def test_another_process_write_is_seen_after_a_write_of_our_own(
+        corpus: tuple[Archive, str, str]) -> None:
+    """Our own write moves the change stamp past another process's: the next search must
+    still rescan for that one (it waited for the 30 s rescan)."""
+    archive, cooking, travel = corpus
+    assert (await archive.search("zebra", "keyword")).total == 0
+    subprocess.run([sys.executable, str(WORKER), str(archive.root), "append", "bob", travel,
+                    "2", "zebra"], check=True, timeout=60)
+    await archive.update_session("ada", cooking, title="Cooking, renamed")
+    assert sorted(ids(await archive.search("zebra", "keyword"))) == ["zebra-0", "zebra-1"]
+
+
+async def test_others_wrote_follows_our_own_writes_back(
+        corpus: tuple[Archive, str, str]) -> None:
+    """What the window's change poll and the search's rescan ask: did the change stamp move
+    by another process's write, or only by ours?"""
+    from storage.files import stamp_signature
+
+    archive, cooking, travel = corpus
+    since = stamp_signature(archive.root)
+    for title in ("One", "Two", "Three"):
+        time.sleep(0.005)  # past the file system's clock tick: each write moves the stamp
+        await archive.update_session("ada", cooking, title=title)
+    ours = stamp_signature(archive.root)
+    assert ours != since and not archive.others_wrote(since, ours)
+    assert not archive.others_wrote(ours, ours)
+    time.sleep(0.005)
+    subprocess.run([sys.executable, str(WORKER), str(archive.root), "append", "bob", travel,
+                    "1", "yak"], check=True, timeout=60)
+    assert archive.others_wrote(ours, stamp_signature(archive.root))
+    time.sleep(0.005)
+    await archive.update_session("ada", cooking, title="Four")
+    now = stamp_signature(archive.root)
+    assert archive.others_wrote(since, now) and archive.others_wrote(ours, now)
+
+
+async def test_a_last_message_without_its_newline_is_found(
+        corpus: tuple[Archive, str, str]) -> None:
+    """A log whose last line lacks its newline (a tool wrote it so): storage reads that
+    message, so search finds it; the next append completes the line, and nothing is found
+    twice."""
+    archive, cooking, _travel = corpus
+    log = archive.root / "users" / "ada" / cooking / layout.MESSAGES
+    with log.open("ab") as fh:
+        fh.write(msg("c7", "user", "Quince jelly needs patience").to_json())
+    reopened = await Archive.open(archive.root)
+    assert "c7" in [m.message_id for m in await reopened.get_messages("ada", cooking, None)]
+    assert ids(await reopened.search("quince", "keyword")) == ["c7"]
+    await reopened.add_message("ada", cooking, msg("c8", "user", "More quince, please"))
+    assert sorted(ids(await reopened.search("quince", "keyword"))) == ["c7", "c8"]
+    assert ids(await reopened.search("tomatoes", "keyword")) == ["c4"]  # once
+    assert reopened.index_problems() == []
+
+
+async def test_a_session_whose_source_changes_is_found_by_the_new_one(
+        corpus: tuple[Archive, str, str]) -> None:
+    """Every document of a session names its source (the source: filter): a new source
+    reindexes the session, through the API and by another process's write."""
+    archive, cooking, _travel = corpus
+    assert ids(await archive.search("source:chatgpt tomatoes", "keyword")) == ["c4"]
+    await archive.update_session("ada", cooking, metadata={"source": "claude"})
+    assert ids(await archive.search("source:chatgpt tomatoes", "keyword")) == []
+    assert ids(await archive.search("source:claude tomatoes", "keyword")) == ["c4"]
+    assert ids(await archive.search("tomatoes", "semantic", source="claude", limit=1)) == ["c4"]
+    other = await Archive.open(archive.root)  # another writer; this one rescans on open
+    await other.update_session("ada", cooking, metadata={"source": {"format": "openwebui"}})
+    reopened = await Archive.open(archive.root)
+    assert ids(await reopened.search("source:openwebui tomatoes", "keyword")) == ["c4"]
+    assert ids(await reopened.search("source:claude tomatoes", "keyword")) == []
+    # A change that leaves the source as it was reindexes nothing.
+    await reopened.update_session("ada", cooking, title="Cooking again")
+    before = (reopened.root / ".index" / "fulltext" / "meta.json").read_bytes()
+    assert ids(await reopened.search("tomatoes", "keyword")) == ["c4"]
+    assert (reopened.root / ".index" / "fulltext" / "meta.json").read_bytes() == before
 
 
 async def test_documents_chunks_are_searched_with_their_location(archive: Archive) -> None:
@@ -622,7 +699,7 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     log.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     indexer = archive._search_engine().indexer
     source = indexer.scan(None)[f"m/ada/{session.session_id}"]
-    docs, end = indexer._message_docs(source, 0)
+    docs, end = indexer._message_docs(source, 0, indexer._session_source("ada", session.session_id))
     assert end == log.stat().st_size
     messages = await archive.get_messages("ada", session.session_id, None)
     assert [m.message_id for m in messages] == ["m1", "m2", "m3", "m4", "m5", "m6"]
@@ -663,7 +740,7 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     ) + b"\n")
     source = indexer.scan(None)[f"m/ada/{session.session_id}"]
     assert len(source.sig) == 2
-    docs, end = indexer._message_docs(source, 0)
+    docs, end = indexer._message_docs(source, 0, indexer._session_source("ada", session.session_id))
     assert end == 0  # read whole every time
     merged = list(JsonlLog(log, Message, legacy_paths=lambda: [copy]).iter())
     assert "p1" in [m.message_id for m in merged] and len(merged) == 7

@@ -8,11 +8,13 @@ import datetime as dt
 import shutil
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import filelock
 import pytest
 
 from storage import Archive, IndexUnavailableError, Message
+from storage.search.fulltext import IndexCorruptError
 from storage.search.query import QuerySyntaxError, parse
 from tests.storage.search_support import HASHING, archive_with
 
@@ -151,6 +153,60 @@ async def test_a_search_while_another_process_rebuilds_says_so(tmp_path: Path) -
         assert results.degraded is not None and "being rebuilt" in results.degraded
     after = await archive.search("apple", "keyword")  # lock free: rebuilt here, complete
     assert after.degraded is None and after.total == 1
+    await archive.close()
+
+
+@pytest.mark.asyncio
+async def test_a_search_during_another_process_reindex_never_waits(tmp_path: Path) -> None:
+    """`flatchat reindex` elsewhere deletes the index files first, and this process's
+    searcher finds its files gone: that is no damage to rebuild here, and a reader never
+    waits for the writer (it waited for the lock, then raised filelock's own Timeout)."""
+    root = tmp_path / "a"
+    archive = await archive_with(
+        root, {"m1": "apple pie"}, overrides={**HASHING, "storage": {"lock_timeout": 1.0}}
+    )
+    assert (await archive.search("apple", "hybrid")).total == 1
+    archive.rescan_on_search = False
+    other = filelock.FileLock(str(root / ".locks" / "index.lock"))  # its own open file: flock
+    with other:
+        for name in ("fulltext", "vectors"):
+            shutil.rmtree(root / ".index" / name)
+        (root / ".index" / "state.json").unlink()
+        for mode in MODES:
+            results = await archive.search("apple", mode)
+            assert results.total == 0 and results.hits == []
+            assert results.degraded is not None and "being rebuilt" in results.degraded
+    after = await archive.search("apple", "hybrid")  # lock free: rebuilt here, complete
+    assert after.total == 1 and "apple" in after.hits[0].snippet
+    await archive.close()
+
+
+@pytest.mark.asyncio
+async def test_an_index_another_process_rebuilt_is_not_rebuilt_again(tmp_path: Path) -> None:
+    """Files replaced by another process's reindex look unreadable to a searcher that had
+    the old ones open: it opens the new index and searches it, no second rebuild."""
+    root = tmp_path / "a"
+    archive = await archive_with(root, {"m1": "apple pie"})
+    assert (await archive.search("apple", "keyword")).total == 1
+    archive.rescan_on_search = False
+    other = await Archive.open(root, overrides=HASHING)
+    assert (await other.reindex()).rebuilt
+    made = sorted(p.name for p in (root / ".index" / "fulltext").iterdir())
+    engine = archive._search_engine()
+    search = engine.search
+    calls = []
+
+    def unreadable_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:  # what the old files' reader met while they were replaced
+            raise IndexCorruptError("keyword index: Failed to acquire Lockfile: NotFound")
+        return search(*args, **kwargs)
+
+    engine.search = unreadable_once  # type: ignore[method-assign]
+    results = await archive.search("apple", "keyword")
+    assert len(calls) == 2 and results.total == 1 and results.degraded is None
+    assert sorted(p.name for p in (root / ".index" / "fulltext").iterdir()) == made
+    await other.close()
     await archive.close()
 
 

@@ -165,6 +165,33 @@ def test_document_kind_is_a_short_type_a_person_knows() -> None:
     assert document_kind(record("archive.tar.gz.backup-copy", "application/gzip")) == "gzip"
 
 
+def test_an_imported_session_shows_its_source_as_one_word(qtmodeltester: Any) -> None:
+    """An import records its source as {"format", "id", "title"}: the list and the details
+    pane show the format, not the dict; flags show only when set."""
+    from storage import Session
+    from ui.widgets.details import session_html
+
+    meta = {
+        "source": {"format": "chatgpt", "id": "6b0f", "title": "Weeknight pasta"},
+        "archived": False,
+        "pinned": False,
+        "model": "gpt-5",
+    }
+    session = Session(session_id="chatgpt_6b0f", user_id="ada", title="Pasta", metadata=meta)
+    model = SessionListModel()
+    qtmodeltester.check(model)
+    model.reset([session])
+    shown = model.data(model.index(0, 0))
+    assert shown.endswith("0 messages · chatgpt"), shown
+    assert model.data(model.index(0, 0), SessionRoles.SOURCE) == "chatgpt"
+    html = session_html(session)
+    assert "<b>Source</b></td><td>chatgpt</td>" in html
+    assert "format" not in html and "archived" not in html.lower() and "Pinned" not in html
+    assert "<b>model</b></td><td>gpt-5</td>" in html
+    archived = session.model_copy(update={"metadata": {**meta, "archived": True}})
+    assert "<b>Archived</b></td><td>yes</td>" in session_html(archived)
+
+
 def test_a_view_asking_for_more_outside_the_loop_starts_nothing(
         qloop: Any, sample_copy: Path) -> None:
     """Views ask for more rows while Qt processes events, also outside the asyncio loop (while

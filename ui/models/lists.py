@@ -85,11 +85,6 @@ def tags_of(session: Session) -> list[str]:
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
-def source_of(session: Session) -> str:
-    source = session.metadata.get("source")
-    return str(source) if source else ""
-
-
 def session_title(session: Session) -> str:
     return session.title or "(untitled)"
 
@@ -229,15 +224,15 @@ class SessionListModel(RecordListModel[Session]):
         if role == Qt.ItemDataRole.DisplayRole:
             pin = "📌 " if is_pinned(record) else ""
             bits = [when(record.updated_at), f"{record.message_count} messages"]
-            if source_of(record):
-                bits.append(source_of(record))
+            if record.source:
+                bits.append(record.source)
             if tags_of(record):
                 bits.append(" ".join(f"#{t}" for t in tags_of(record)))
             return f"{pin}{session_title(record)}\n{' · '.join(bits)}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{session_title(record)}\n{record.session_id}"
         if role == Qt.ItemDataRole.DecorationRole:
-            return badge(source_of(record) or record.session_type)
+            return badge(record.source or record.session_type)
         return {
             SessionRoles.RECORD: record,
             SessionRoles.SESSION_ID: record.session_id,
@@ -246,7 +241,7 @@ class SessionListModel(RecordListModel[Session]):
             SessionRoles.MESSAGE_COUNT: record.message_count,
             SessionRoles.PINNED: is_pinned(record),
             SessionRoles.TAGS: tags_of(record),
-            SessionRoles.SOURCE: source_of(record),
+            SessionRoles.SOURCE: record.source,
             SessionRoles.SESSION_TYPE: record.session_type,
         }.get(role)  # type: ignore[call-overload]
 
@@ -274,9 +269,7 @@ class SessionFilterProxy(QSortFilterProxyModel):
             return False
         if not self._needle:
             return True
-        haystack = " ".join(
-            [session.title, session.session_id, source_of(session), *tags_of(session)]
-        )
+        haystack = " ".join([session.title, session.session_id, session.source, *tags_of(session)])
         return all(word in haystack.casefold() for word in self._needle.split())
 
     def lessThan(self, left: Index, right: Index) -> bool:

@@ -10,10 +10,18 @@ from PySide6.QtWidgets import QLabel, QListView, QTextBrowser, QVBoxLayout, QWid
 
 from storage import DocumentRecord, PanelInsight, Session, SituationalContext
 from ui.models.format import when
-from ui.models.lists import DocumentListModel, source_of, tags_of
+from ui.models.lists import DocumentListModel, tags_of
 from ui.widgets.sidebar import Span, TextPreview, show_extracted
 
-_HIDDEN_META = {"tags", "source", "pinned", "participants", "panel_type", "active_leaf_id"}
+_HIDDEN_META = {
+    "tags",
+    "source",
+    "pinned",
+    "archived",
+    "participants",
+    "panel_type",
+    "active_leaf_id",
+}
 
 
 def _row(label: str, value: object) -> str:
@@ -28,12 +36,13 @@ def session_html(session: Session, message_count: int | None = None) -> str:
         _row("Created", when(session.created_at)),
         _row("Last activity", when(session.updated_at)),
     ]
-    if source_of(session):
-        rows.append(_row("Source", source_of(session)))
+    if session.source:
+        rows.append(_row("Source", session.source))
     if tags_of(session):
         rows.append(_row("Tags", ", ".join(tags_of(session))))
-    if session.metadata.get("pinned"):
-        rows.append(_row("Pinned", "yes"))
+    for flag in ("pinned", "archived"):
+        if session.metadata.get(flag) is True:
+            rows.append(_row(flag.capitalize(), "yes"))
     for key, value in session.metadata.items():
         if key not in _HIDDEN_META and isinstance(value, str | int | float | bool):
             rows.append(_row(key, value))

@@ -1538,7 +1538,7 @@ class MainWindow(QMainWindow):
                 return  # nothing written (a full look now and then: writers that do not stamp)
             # Another process wrote (not just us: our own writes are indexed by the search):
             # index it in a worker, since searches here do not rescan.
-            others = stamp != self._stamp and stamp != archive.own_stamp
+            others = stamp != self._stamp and archive.others_wrote(self._stamp, stamp)
             full_look = stamp == self._stamp
             self._stamp = stamp
             changed = await self._refresh_listing()
