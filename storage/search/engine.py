@@ -20,6 +20,7 @@ from storage.search.query import (
     QuerySyntaxError,
     aware,
     kind_of,
+    not_utf8,
     parse,
     parse_date,
 )
@@ -80,6 +81,8 @@ def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
             raise QuerySyntaxError(
                 parsed.text, None, f"the {name} filter must be text, not {value!r}"
             )
+        for v in values:
+            _check_utf8(parsed.text, name, v)
         if name == "kind":
             values = [kind_of(v, f"the kind filter {v!r}", parsed.text, None) for v in values]
         typed: list[str] = getattr(f, name)
@@ -100,10 +103,26 @@ def merge_filters(parsed: ParsedQuery, **filters: Any) -> ParsedQuery:
     return parsed
 
 
+def _check_utf8(query: str, name: str, value: str) -> None:
+    """Raise :class:`QuerySyntaxError` for a filter value that cannot be encoded as UTF-8
+    (a lone surrogate: what Python makes of a byte that is not UTF-8 in a command line). The
+    query's own text is checked as it is parsed; tantivy rejected such a value with a bare
+    ValueError ("Expected Str type for field user")."""
+    bad = not_utf8(value)
+    if bad is not None:
+        raise QuerySyntaxError(
+            query,
+            None,
+            f"the {name} filter {value!r} is not valid UTF-8 "
+            f"({bad[1]} at character {bad[0] + 1} of it)",
+        )
+
+
 def _date_filter(query: str, name: str, value: Any) -> dt.datetime:
     """An after/before argument (a date, a datetime, or text as the query language reads it)
     as an aware datetime (local time when it has none)."""
     if isinstance(value, str):
+        _check_utf8(query, name, value)
         try:
             return parse_date(value, name, value, 0)
         except QuerySyntaxError as exc:  # said of the filter, in the query it filters

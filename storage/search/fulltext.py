@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ import tantivy
 from storage.errors import IndexUnavailableError
 from storage.files import atomic_write
 from storage.search.query import Filters, ParsedQuery, Term
-from storage.search.watch import FileCutError, MappedFiles
+from storage.search.watch import FileCutError, MappedFiles, segment_files
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ WRITER_HEAP_MAX = 1 << 30  # the most (and at most an eighth of the machine's me
 HEAP_PER_TEXT_BYTE = 2.0  # indexing memory per byte of text, with room to spare
 DOCSTORE_BLOCK = 2048  # bytes of documents compressed together (see _create)
 TOKEN_MAX = 64
+# The files tantivy writes for every segment (and a .del file for one with deletions); a
+# test checks that a new index's segments have just these.
+SEGMENT_FILES = ("fast", "fieldnorm", "idx", "pos", "store", "term")
 # ASCII bytes lower-cased, and every byte that is not a letter or digit made a space: what
 # tantivy's analyzer (without stemming) makes of ASCII text, split on the spaces.
 ASCII_FOLD = bytes(
@@ -451,7 +454,13 @@ class FullTextIndex:
                 return None
             plain = found[0]
         view = self._view
-        if view is None or not view.doc_freq("cjk", plain):
+        if view is None:
+            return None
+        try:  # tantivy opens a field's postings and positions at its first read: here
+            held = view.doc_freq("cjk", plain)
+        except (ValueError, OSError) as exc:
+            raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
+        if not held:
             return None
         return tantivy.Query.term_query(self.schema, "cjk", plain)
 
@@ -597,6 +606,11 @@ class FullTextIndex:
             if sig is None or sig != self._meta_sig:
                 with index_errors(f"keyword index in {self.folder}", self.folder):
                     self._files.reload(self.index.reload)
+                lost = missing_files(self.folder, self._files.sizes)
+                if lost:
+                    raise IndexCorruptError(
+                        f"keyword index in {self.folder}: segment files missing: {', '.join(lost)}"
+                    )
                 self._meta_sig = sig
         except FileCutError as exc:
             raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
@@ -606,6 +620,34 @@ class FullTextIndex:
     def close(self) -> None:
         """Stop watching the folder (the searchers stay usable)."""
         self._files.close()
+
+
+def missing_files(folder: Path, present: Iterable[str]) -> list[str]:
+    """The files of :data:`SEGMENT_FILES` that segments ``folder``'s meta.json names lack in
+    ``present`` (the segment files found after meta.json was read, as
+    :func:`~storage.search.watch.segment_files` lists them). tantivy opens a segment without
+    its positions (.pos): every search of a word then failed ("Failed to open field's
+    positions"), and verify saw nothing wrong. A writer's merge may have removed a segment's
+    files since meta.json was read: only segments that meta.json, read again now, still
+    names count (tantivy writes a segment's files before the meta.json naming it, and
+    deletes them only once a meta.json no longer does)."""
+    have: dict[str, set[str]] = {}
+    for name in present:
+        segment, _, ext = name.partition(".")
+        have.setdefault(segment, set()).add(ext)
+    lacking = {
+        segment: [ext for ext in SEGMENT_FILES if ext not in exts] for segment, exts in have.items()
+    }
+    if not any(lacking.values()):
+        return []  # the usual case: no file read
+    named = segment_files(folder)  # meta.json read again (None: tantivy reports it)
+    still = {name.partition(".")[0] for name in named or {}}
+    return [
+        f"{segment}.{ext}"
+        for segment, exts in sorted(lacking.items())
+        if segment in still
+        for ext in exts
+    ]
 
 
 def writer_heap(text_bytes: int) -> int:

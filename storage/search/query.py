@@ -178,6 +178,16 @@ def kind_of(value: str, what: str, query: str, position: int | None) -> str:
     return kind
 
 
+def not_utf8(text: str) -> tuple[int, str] | None:
+    """Where ``text`` holds a lone surrogate, and what it stands for ("byte 0xFF", or
+    "U+D800" for one that is no byte); None when ``text`` can be encoded as UTF-8."""
+    bad = _SURROGATE.search(text)
+    if bad is None:
+        return None
+    code = ord(bad.group())
+    return bad.start(), f"byte 0x{code - 0xDC00:02X}" if code >= 0xDC80 else f"U+{code:04X}"
+
+
 def parse(query: str) -> ParsedQuery:
     if len(query) <= MAX_QUERY_CHARS and _PLAIN.fullmatch(query):
         words = query.split()
@@ -195,11 +205,9 @@ def parse_full(query: str) -> ParsedQuery:
             f"the query is {len(query):,} characters long; "
             f"at most {MAX_QUERY_CHARS:,} are searched",
         )
-    bad = _SURROGATE.search(query)
-    if bad:
-        code = ord(bad.group())
-        what = f"byte 0x{code - 0xDC00:02X}" if code >= 0xDC80 else f"U+{code:04X}"
-        raise QuerySyntaxError(query, bad.start(), f"it is not valid UTF-8 ({what})")
+    bad = not_utf8(query)
+    if bad is not None:
+        raise QuerySyntaxError(query, bad[0], f"it is not valid UTF-8 ({bad[1]})")
     text = _CONTROL.sub(" ", query)
     parsed = ParsedQuery(text=query)
     pending_or = False

@@ -72,6 +72,10 @@ _NO_NOWAIT = {errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}  # what a file syste
 # 4-level quantizer with the least error for a normal distribution). Each vector's codes are
 # scaled to fit it best (least squares): its "scale".
 STEP = 0.498
+# How far a stored row's squared length may be from 1: rows are stored as unit vectors
+# (VectorIndex.add; within 1e-3 of it), float16 rounding moves it by 8e-4 at most (100,000
+# random rows of 4 to 1,024 dimensions). Bytes garbled in a .vec.npy made cosines of 860.
+UNIT_TOLERANCE = 0.01
 MAX_SEGMENTS = 8
 FORMAT = 2  # of the segment files: 2, 2-bit codes (1 held int8 copies)
 SEGMENT_ROWS = 131_072  # vectors queued before a segment is written
@@ -375,6 +379,32 @@ class Segment:
             self._read(self._vec_fd, "vec.npy", out.data.cast("B"), offset, "row", hi)
         return out
 
+    def check_unit(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Raise IndexCorruptError unless ``vectors`` (``rows`` as float32) are unit vectors,
+        as every row is stored: a search reads a few rows of a .vec.npy, and bytes garbled in
+        it gave cosines far outside [-1, 1] (NaN fails too), ranked first. Only verify reads
+        whole files (a checksum at every search would read 512 MB at 1,000,000 vectors)."""
+        squares = np.einsum("ij,ij->i", vectors, vectors)  # 9 µs for the 300 a search reads
+        bad = ~(np.abs(squares - 1) <= UNIT_TOLERANCE)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise IndexCorruptError(
+                f"{self.folder / f'{self.name}.vec.npy'} is damaged: row {int(rows[i])} "
+                f"is of length {float(np.sqrt(squares[i])):.4g}, not 1"
+            )
+
+    def _key_span(self, row: int) -> tuple[int, int]:
+        """Where the key of ``row`` is in the key file's data; IndexCorruptError if its
+        offsets are not in order within the file (a garbled .koff.npy made a search ask for
+        a buffer of exabytes, or of a negative size)."""
+        start, end = int(self.key_offsets[row]), int(self.key_offsets[row + 1])
+        if not 0 <= start <= end <= len(self.key_blob):
+            raise IndexCorruptError(
+                f"{self.folder / f'{self.name}.koff.npy'} is damaged: key {row} is at "
+                f"[{start:,}, {end:,}), outside the {len(self.key_blob):,} bytes of its keys"
+            )
+        return start, end
+
     def _key_bytes(self, start: int, end: int, row: int) -> bytes:
         """Bytes [start, end) of the key file's data, up to the key of ``row``."""
         buffer = bytearray(end - start)
@@ -385,7 +415,13 @@ class Segment:
     def keys(self, rows: np.ndarray) -> list[str]:
         """The keys of ``rows``, the key file read once (for compaction: every row)."""
         offsets = self.key_offsets
-        blob = self._key_bytes(0, int(offsets[-1]), len(offsets) - 2)
+        end = int(offsets[-1])
+        if offsets[0] != 0 or end > len(self.key_blob) or (np.diff(offsets) < 0).any():
+            raise IndexCorruptError(
+                f"{self.folder / f'{self.name}.koff.npy'} is damaged: its key offsets are "
+                f"not in order within the {len(self.key_blob):,} bytes of its keys"
+            )
+        blob = self._key_bytes(0, end, len(offsets) - 2)
         try:
             return [blob[offsets[r] : offsets[r + 1]].decode() for r in rows.tolist()]
         except UnicodeDecodeError as exc:
@@ -393,14 +429,15 @@ class Segment:
 
     def some_keys(self, rows: Sequence[int]) -> list[str]:
         """The keys of a few ``rows`` (a search's hits), each read on its own."""
-        offsets, base = self.key_offsets, int(self.key_blob.offset)
-        buffers = [bytearray(int(offsets[r + 1]) - int(offsets[r])) for r in rows]
+        base = int(self.key_blob.offset)
+        spans = [self._key_span(r) for r in rows]
+        buffers = [bytearray(end - start) for start, end in spans]
         self._read_scattered(
             self._keys_fd,
             "keys.npy",
             [
-                (memoryview(buffer), base + int(offsets[r]), r)
-                for buffer, r in zip(buffers, rows, strict=True)
+                (memoryview(buffer), base + start, r)
+                for buffer, (start, _end), r in zip(buffers, spans, rows, strict=True)
             ],
             "key",
         )
@@ -625,15 +662,25 @@ class VectorIndex:
             keys.extend(segment.keys(alive))
             groups.extend(segment.groups[int(segment.group_index[i])] for i in alive)
 
+        checked = False  # chunks() is read twice: its rows are checked the first time
+
         def chunks() -> Iterator[np.ndarray]:
             # The live rows, read from the files a block at a time (not through their maps,
             # which would keep every page read resident in this process).
+            nonlocal checked
             for segment in old:
                 for lo in range(0, segment.count, WRITE_CHUNK):
                     hi = min(lo + WRITE_CHUNK, segment.count)
                     live = ~segment.deleted[lo:hi]
                     if live.any():
-                        yield segment.read_block(lo, hi)[live]
+                        rows = segment.read_block(lo, hi)[live]
+                        if not checked:
+                            # A damaged row copied into the new segment would get a checksum
+                            # of its own: verify would not find it again (6 ms a block).
+                            rows32 = rows.astype(np.float32)
+                            segment.check_unit(np.flatnonzero(live) + lo, rows32)
+                        yield rows
+            checked = True
 
         self.segments = []
         if keys:
@@ -752,7 +799,9 @@ class VectorIndex:
         for number in np.unique(numbers):
             segment = self.segments[int(number)]
             mine = np.sort(rows[numbers == number])  # read in file order
-            fine = segment.read_vectors(mine).astype(np.float32) @ q
+            stored = segment.read_vectors(mine).astype(np.float32)
+            segment.check_unit(mine, stored)
+            fine = stored @ q
             found.extend(
                 (float(score), int(number), int(row)) for score, row in zip(fine, mine, strict=True)
             )
