@@ -53,9 +53,10 @@ from storage.search.fulltext import (
     doc_json,
     index_doc_json,
     micros,
+    missing_files,
 )
 from storage.search.vectors import EmbedderInfo, VectorIndex
-from storage.search.watch import footer_problems
+from storage.search.watch import footer_problems, segment_files
 
 log = logging.getLogger(__name__)
 
@@ -1018,7 +1019,12 @@ def check_index(
         problem = probe._keyword_problem()
         if problem is not None:
             return [problem]
-        problems = footer_problems(probe.folder / "fulltext")
+        folder = probe.folder / "fulltext"
+        problems = [
+            f"keyword index file {name} is missing"
+            for name in missing_files(folder, segment_files(folder) or {})
+        ]
+        problems += footer_problems(folder)
         if probe.vectors is not None:
             problems += probe.vectors.checksum_problems()
         return problems

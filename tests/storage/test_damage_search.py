@@ -85,6 +85,17 @@ async def test_a_lost_positions_file_is_named_and_rebuilt(tmp_path: Path, when: 
     await archive.close()
 
 
+async def test_verify_names_a_lost_positions_file(tmp_path: Path) -> None:
+    """verify said "0 problems" with a segment's .pos gone (tantivy opens the segment)."""
+    archive, _before = await settled(tmp_path / "a")
+    await archive.close()
+    pos = one(archive.root, "fulltext/*.pos")
+    pos.unlink()
+    reopened = await Archive.open(archive.root, overrides=HASHING)
+    assert reopened.index_problems() == [f"keyword index file {pos.name} is missing"]
+    await reopened.close()
+
+
 async def test_positions_tantivy_cannot_read_at_a_search_are_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
