@@ -24,7 +24,7 @@ written directly in the on-disk format (``users/<u>/<session>/session.json`` as
 corpus would cost minutes of locking and fsyncs that measure nothing about search. Users are
 created through the API, and the written archive is read back through it as a check.
 
-Keyword search, three engines over the same messages:
+Keyword search, three engines over the same documents (the messages and each session's title):
 
 - **ours**: ``archive.search(query, mode="keyword", limit=10)``: the whole public path (query
   parsing, tantivy, stored fields, snippets with highlights, session titles, the change check,
@@ -385,7 +385,8 @@ async def write_archive(root: Path, corpus: Corpus) -> Archive:
 
 
 def iter_messages(root: Path) -> Iterator[tuple[str, str]]:
-    """(index key, text) of every message on disk: what the baselines build from."""
+    """(index key, text) of every message on disk, and of every session's title (which ours
+    indexes as a document of its own): what the baselines build from."""
     users = root / "users"
     for user in sorted(p.name for p in users.iterdir() if p.is_dir()):
         for session in sorted(p.name for p in (users / user).iterdir() if p.is_dir()):
@@ -396,6 +397,9 @@ def iter_messages(root: Path) -> Iterator[tuple[str, str]]:
                 for line in fh:
                     record = orjson.loads(line)
                     yield f"m/{user}/{session}/{record['message_id']}", record["content"]
+            title = orjson.loads((path.parent / "session.json").read_bytes()).get("title")
+            if title and title.strip():
+                yield f"t/{user}/{session}", title.strip()
 
 
 # --------------------------------------------------------------------------- queries
@@ -774,7 +778,10 @@ class Bench:
                 seconds, count = await asyncio.to_thread(
                     build_in_process, engine, self.root, target
                 )
-                expect(count == self.n, f"{name} indexed {count} docs")
+                # Each message, and each session's title (every session here has one).
+                assert self.corpus is not None
+                docs = self.n + len(self.corpus.sessions)
+                expect(count == docs, f"{name} indexed {count} docs, not {docs}")
                 times[engine].append(seconds)
                 log.info("   %.1f s", seconds)
         for engine, _name, target in engines:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
@@ -60,10 +61,12 @@ class ArchiveBase:
         # corrupt (the GUI shows them as problems next to the list).
         self.listing_problems: dict[str, list[CorruptRecordError]] = {}
         # This archive's own last writes: the change stamp before and after each (see
-        # others_wrote).
+        # others_wrote); one at a time, or writes from several threads interleave and look
+        # like another process's.
         self._own_writes: collections.deque[tuple[Stamp, Stamp]] = collections.deque(
             maxlen=OWN_WRITES_KEPT
         )
+        self._stamp_lock = threading.Lock()
 
     # ------------------------------------------------------------------ users
     def _user_exists(self, user_id: str) -> bool:
@@ -115,9 +118,10 @@ class ArchiveBase:
         return session
 
     def _emit(self, change: Change) -> None:
-        before = stamp_signature(self.root)
-        touch_stamp(self.root)
-        self._own_writes.append((before, stamp_signature(self.root)))
+        with self._stamp_lock:
+            before = stamp_signature(self.root)
+            touch_stamp(self.root)
+            self._own_writes.append((before, stamp_signature(self.root)))
         self.changes.emit(change)
 
     def others_wrote(self, since: Stamp, now: Stamp) -> bool:
@@ -126,7 +130,9 @@ class ArchiveBase:
         window index our writes from their events, and rescan the archive only for others'.
         Our writes are followed back from ``now``: one that started from a stamp we did not
         leave (another process wrote between two of ours) means others wrote. So does a
-        history longer than the writes kept: a rescan then finds nothing more."""
+        history longer than the writes kept: a rescan then finds nothing more. Not seen: a
+        write whose stamp lands between our look at the stamp and our touch of it (a few
+        microseconds; the rescan every SCAN_INTERVAL finds it)."""
         # (A write within the clock tick of the last one leaves the stamp as it was: no step.)
         back = {tuple(a): b for b, a in list(self._own_writes) if a is not None and a != b}
         stamp = now

@@ -9,7 +9,7 @@ from typing import TextIO
 from app.commands import Command, write_json
 from storage import Archive
 from storage.jobs import JobControl, Progress
-from storage.search.query import parse
+from storage.search.query import KINDS, parse
 
 
 def _search_args(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +29,7 @@ def _search_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", action="append", default=None)
     parser.add_argument("--session", action="append", default=None)
     parser.add_argument("--role", action="append", default=None)
-    parser.add_argument(
-        "--kind", action="append", default=None, choices=("message", "document", "context")
-    )
+    parser.add_argument("--kind", action="append", default=None, choices=KINDS)
 
 
 def _count(text: str) -> int:

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 # other processes write moves the change stamp: the next search rescans the archive. Edits by
 # other tools (which do not touch the stamp) are found within SCAN_INTERVAL seconds.
 SCAN_INTERVAL = 30.0
-# A search that found the index unreadable while another process holds it (rebuilding it).
+# A search that found the index unreadable while another process holds it (rebuilding it,
+# or writing to it).
 BUSY_ELSEWHERE = (
-    "the search index is being rebuilt by another process: results are incomplete until it is done"
+    "the search index is being rebuilt or updated by another process: results are incomplete "
+    "until it is done"
 )
 EVERYTHING = "\x00all"  # in the dirty set: rescan everything (not a valid user id)
 
@@ -219,6 +221,9 @@ class SearchMixin(ArchiveBase):
                         self._dirty |= dirty
                 return engine.search(query, mode, limit, offset, **filters)
             except IndexCorruptError as exc:
+                if report is None and dirty:  # a refresh of what we wrote failed: kept
+                    with self._dirty_lock:
+                        self._dirty |= dirty
                 return self._search_after_damage(engine, exc, query, mode, limit, offset, filters)
 
     def _search_after_damage(
@@ -241,7 +246,12 @@ class SearchMixin(ArchiveBase):
         try:
             lock.acquire()
         except filelock.Timeout:
-            log.info("search index unreadable while another process writes it: %s", exc)
+            # Its commit may have just settled (what we read was half of it): read that.
+            engine.indexer.sync()
+            try:
+                return engine.search(query, mode, limit, offset, **filters)
+            except IndexCorruptError as again:
+                log.info("search index unreadable while another process writes it: %s", again)
             return SearchResults(query, mode, 0, [], degraded=BUSY_ELSEWHERE)
         try:
             engine.indexer.open()  # starts afresh if damaged in a way opening can tell

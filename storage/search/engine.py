@@ -42,7 +42,7 @@ RANK_WINDOW = 200
 # again while too few pass, down to DEEPEST.
 OVERSAMPLE = 4
 DEEPEST = 32_000
-_GROUP_KINDS = {"message": "m", "context": "c", "document": "d"}
+_GROUP_KINDS = {"message": "m", "context": "c", "document": "d", "session": "t"}
 # English function words, left out of a hybrid search's keyword leg when the query has other
 # words: any one word is enough there, and a hit holding only "how" or "do" would rank among
 # the keyword leg's best in a small archive and be fused above what the question is about.

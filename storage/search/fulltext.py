@@ -138,7 +138,7 @@ class TextQuery:
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in self.clauses])
 
 
-DocKind = Literal["message", "document", "context"]
+DocKind = Literal["message", "document", "context", "session"]
 KINDS: tuple[DocKind, ...] = get_args(DocKind)
 
 

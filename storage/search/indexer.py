@@ -30,7 +30,7 @@ import filelock
 import orjson
 from pydantic import ValidationError
 
-from storage.errors import IndexUnavailableError, LockTimeoutError
+from storage.errors import IndexUnavailableError, LockTimeoutError, StorageError
 from storage.files import atomic_write, read_json, stamp_path
 from storage.jobs import JobControl
 from storage.jsonl import JsonlLog
@@ -96,6 +96,8 @@ def _text_bytes(source: Source) -> int:
     """At most about how many bytes of text indexing ``source`` reads, to size the writer's
     memory: its files' sizes (a refresh of a log's new tail reads less), a compressed log's
     four times over."""
+    if source.kind == "title":
+        return 256  # a title
     if source.kind != "messages":
         return int(source.sig[1])
     return sum(int(size) * (4 if name.endswith(".zst") else 1) for name, _i, size, _m in source.sig)
@@ -131,8 +133,9 @@ def _digest(path: Path, end: int) -> str:
 
 @dataclass
 class Source:
-    key: str  # also the index group: m/<u>/<s>, c/<u>/<s>, d/<u>/<s or _>/<doc_id>
-    kind: str  # messages | context | document
+    key: str  # also the index group: m/<u>/<s>, c/<u>/<s>, t/<u>/<s>,
+    # d/<u>/<s or _>/<doc_id>
+    kind: str  # messages | context | title | document
     user: str
     session: str
     sig: list[Any]
@@ -186,6 +189,7 @@ class Indexer:
         # under the lock, repairs or rebuilds it.
         self._unchecked: str | None = None
         self.lost = False  # state.json vanished under an open index (.index/ deleted)
+        self._state_moved = False  # a refresh noted what a scan found, nothing to index
         # Checked before every search: plain strings, pathlib costs more than the stat itself.
         self._stamp_file = os.fspath(stamp_path(root))
         self._state_file = os.fspath(self.folder / "state.json")
@@ -456,6 +460,11 @@ class Indexer:
                 Path(folder, CONTEXT),
                 meta=meta,
             )
+        # The session's title, searchable as a document of its own (kind "session"). Its
+        # session.json changes with every append (its times, its count): the title is read
+        # again then (from the archive's cache of sessions), and indexed only if it changed.
+        key = f"t/{user}/{session}"
+        found[key] = Source(key, "title", user, session, [], Path(folder, SESSION_JSON), meta=meta)
         if DOCUMENTS in names:
             self._scan_documents(found, user, session, os.path.join(folder, DOCUMENTS))
 
@@ -512,8 +521,11 @@ class Indexer:
         current = self.scan(only)
         known: dict[str, Any] = self.state.setdefault("sources", {})
         removed = [k for k in known if k not in current and _within(k, only)]
+        self._state_moved = False
         work = [s for k, s in current.items() if self._changed(s, known.get(k))]
         if not removed and not work:
+            if self._state_moved:
+                self._save_state()
             report.seconds = time.monotonic() - started
             return report
         control = control or JobControl("indexing")
@@ -556,14 +568,21 @@ class Indexer:
         return report
 
     def _changed(self, source: Source, entry: dict[str, Any] | None) -> bool:
-        """Whether ``source`` must be indexed (again): new, its files changed, or its
-        session's source changed since (its session.json moved: read it, from the archive's
-        cache of sessions, only then)."""
+        """Whether ``source`` must be indexed (again): new, its files changed, or what its
+        documents take from their session changed since (its session.json moved: read it,
+        from the archive's cache of sessions, only then)."""
         if entry is None or entry.get("sig") != source.sig:
             return True
         if source.meta is None or entry.get("meta") == source.meta:
             return False
-        return self._session_source(source.user, source.session) != entry.get("origin")
+        said = self._session_said(source)
+        if any(entry.get(k) != v for k, v in said.items()):
+            return True
+        # The same as indexed (session.json changed for other reasons: times, tags): noted,
+        # so that it is not read again at every scan; saved with the state.
+        entry["meta"] = source.meta
+        self._state_moved = True
+        return False
 
     def _drop(self, writer: Any, group: str) -> None:
         """Remove a source's documents from both indexes (effective at the next commit)."""
@@ -583,12 +602,13 @@ class Indexer:
         assert self.fulltext is not None
         entry: dict[str, Any] = {"sig": source.sig}
         kept = 0  # documents already indexed from an earlier part of an append-only log
-        origin = ""
+        said: dict[str, str] = {}
         if source.meta is not None:
-            # Read after the scan took the signature recorded: a change of source meanwhile
-            # leaves that signature behind, so the next refresh looks again.
-            origin = self._session_source(source.user, source.session)
-            entry["meta"], entry["origin"] = source.meta, origin
+            # Read after the scan took the signature recorded: a change meanwhile leaves
+            # that signature behind, so the next refresh looks again.
+            said = self._session_said(source)
+            entry.update(said, meta=source.meta)
+        origin = said.get("origin", "")
         if source.kind == "messages":
             tail = self._tail_offset(source, previous)
             if (previous or {}).get("origin") != origin:
@@ -611,11 +631,13 @@ class Indexer:
         else:
             if previous is not None:
                 self._drop(writer, source.key)
-            docs = _Docs.of(
-                self._context_docs(source, origin)
-                if source.kind == "context"
-                else self._document_docs(source)
-            )
+            if source.kind == "context":
+                made = self._context_docs(source, origin)
+            elif source.kind == "title":
+                made = self._title_docs(source, said.get("title", ""), origin)
+            else:
+                made = self._document_docs(source)
+            docs = _Docs.of(made)
         for start in range(0, len(docs.jsons), 5000):
             self.fulltext.add_json(writer, docs.jsons[start : start + 5000])
             control.check()
@@ -649,12 +671,18 @@ class Indexer:
             return None
         return offset
 
-    def _session_source(self, user: str, session: str) -> str:
+    def _session_said(self, source: Source) -> dict[str, str]:
+        """What ``source``'s documents take from their session: its source ("origin"), and
+        for a title its title; empty strings if its session.json cannot be read."""
         try:
-            return self._read_session(user, session).source or "flatchat"
-        except (OSError, ValueError) as exc:
-            log.debug("no session metadata for %s/%s: %s", user, session, exc)
-            return ""
+            session = self._read_session(source.user, source.session)
+        except (OSError, ValueError, StorageError) as exc:  # corrupt, or deleted meanwhile
+            log.debug("no session metadata for %s/%s: %s", source.user, source.session, exc)
+            session = None
+        said = {"origin": session.source or "flatchat" if session else ""}
+        if source.kind == "title":
+            said["title"] = session.title.strip() if session else ""
+        return said
 
     def _message_docs(self, source: Source, offset: int, origin: str) -> tuple[_Docs, int]:
         """The documents of the log from ``offset`` and the byte offset reached (whole
@@ -731,6 +759,30 @@ class Indexer:
             )
         ]
 
+    def _title_docs(self, source: Source, title: str, origin: str) -> list[IndexDoc]:
+        """A session's title as a document (none for an untitled session): a search for the
+        words of a title finds the session itself, not every message under it, and a rename
+        indexes one document again. Its time is the session's start."""
+        if not title:
+            return []
+        try:
+            started = self._read_session(source.user, source.session).created_at
+        except (OSError, ValueError, StorageError) as exc:
+            log.warning("not indexing the title of %s/%s: %s", source.user, source.session, exc)
+            return []
+        return [
+            IndexDoc(
+                key=source.key,
+                group=source.key,
+                kind="session",
+                user=source.user,
+                session=source.session,
+                text=_composed(title),
+                timestamp=started,
+                source=origin,
+            )
+        ]
+
     def _document_docs(self, source: Source) -> list[IndexDoc]:
         from storage.models import DocumentRecord
 
@@ -797,10 +849,13 @@ class Indexer:
             sources[key] = entry
         # What the vector manifest holds: a manifest or segment lost later is found on open.
         self.state["vectors"] = self.vectors.count if self.vectors is not None else None
-        atomic_write(self.folder / "state.json", orjson.dumps(self.state))
-        self._state_sig = _sig(self.folder / "state.json")
+        self._save_state()
         (self.folder / "state.pending").unlink(missing_ok=True)
         self.rebuilt_reason = None
+
+    def _save_state(self) -> None:
+        atomic_write(self.folder / "state.json", orjson.dumps(self.state))
+        self._state_sig = _sig(self.folder / "state.json")
 
     def rebuild(self, control: JobControl | None = None) -> RefreshReport:
         """Drop the index and build it again from the files. The caller holds the lock."""
@@ -846,7 +901,7 @@ class _Batch:
 
 
 def _within(key: str, only: set[tuple[str, str | None]] | None) -> bool:
-    """Whether a source key (m/<u>/<s>, c/<u>/<s>, d/<u>/<s or _>/<doc>) is in ``only``."""
+    """Whether a source key (m/, c/ or t/<u>/<s>; d/<u>/<s or _>/<doc>) is in ``only``."""
     if only is None:
         return True
     parts = key.split("/", 3)

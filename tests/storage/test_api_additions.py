@@ -140,7 +140,8 @@ async def test_index_status(archive: Archive) -> None:
     await archive.refresh_index()
     status = await archive.index_status()
     assert status["embedder"] == "model2vec:potion-base-8M" and status["degraded"] is None
-    assert (status["documents"], status["vectors"], status["problems"]) == (3, 3, [])
+    # The three messages and the session's title.
+    assert (status["documents"], status["vectors"], status["problems"]) == (4, 4, [])
 
 
 async def test_ingest_indexing_is_a_stage_of_the_job(archive: Archive) -> None:

@@ -241,11 +241,50 @@ async def test_a_session_whose_source_changes_is_found_by_the_new_one(
     reopened = await Archive.open(archive.root)
     assert ids(await reopened.search("source:openwebui tomatoes", "keyword")) == ["c4"]
     assert ids(await reopened.search("source:claude tomatoes", "keyword")) == []
-    # A change that leaves the source as it was reindexes nothing.
+    # A change that leaves the source as it was indexes the messages no more.
+    indexed = reopened._search_engine().indexer.state["sources"][f"m/ada/{cooking}"]
     await reopened.update_session("ada", cooking, title="Cooking again")
-    before = (reopened.root / ".index" / "fulltext" / "meta.json").read_bytes()
     assert ids(await reopened.search("tomatoes", "keyword")) == ["c4"]
-    assert (reopened.root / ".index" / "fulltext" / "meta.json").read_bytes() == before
+    assert reopened._search_engine().indexer.state["sources"][f"m/ada/{cooking}"] == indexed
+
+
+async def test_a_session_json_that_changed_alone_is_read_once(
+        corpus: tuple[Archive, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename, a pin or a tag moves session.json, not the log: the session is read once
+    to see whether its source or title changed, then no more at each rescan, in this
+    process or the next (it was read again at every scan, 2.5x a scan's cost)."""
+    from storage.search.indexer import Indexer
+
+    archive, cooking, _travel = corpus
+    await archive.update_session("ada", cooking, metadata={"pinned": True})
+    assert ids(await archive.search("tomatoes", "keyword")) == ["c4"]
+    reads: list[str] = []
+    said = Indexer._session_said
+
+    def counted(self: Indexer, source: object) -> dict[str, str]:
+        reads.append(source.key)  # type: ignore[attr-defined]
+        return said(self, source)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Indexer, "_session_said", counted)
+    indexer = archive._search_engine().indexer
+    for _ in range(2):
+        indexer.last_scan = 0.0  # the 30 s rescan
+        assert ids(await archive.search("tomatoes", "keyword")) == ["c4"]
+    other = await Archive.open(archive.root)
+    assert ids(await other.search("tomatoes", "keyword")) == ["c4"]
+    assert reads == []
+
+
+async def test_a_corrupt_session_json_does_not_stop_search(
+        corpus: tuple[Archive, str, str]) -> None:
+    """Its messages are still found (with no source); it raised CorruptRecordError at every
+    search once session.json was read whenever it moved."""
+    archive, cooking, _travel = corpus
+    assert ids(await archive.search("tomatoes", "keyword")) == ["c4"]
+    (archive.root / "users" / "ada" / cooking / "session.json").write_text("{not json")
+    reopened = await Archive.open(archive.root)
+    assert ids(await reopened.search("tomatoes", "keyword")) == ["c4"]
+    assert ids(await reopened.search('"night train"', "keyword")) == ["t3"]
 
 
 async def test_documents_chunks_are_searched_with_their_location(archive: Archive) -> None:
@@ -349,9 +388,9 @@ async def test_cancelled_indexing_resumes_without_duplicates(archive: Archive) -
         control.cancel()  # honoured inside the first session: its half is thrown away
 
     control = JobControl("index", cancel_at_once)
-    with pytest.raises(JobCancelled, match="cancelled after 0 of 12"):
+    with pytest.raises(JobCancelled, match="cancelled after 0 of 24"):  # logs and titles
         await archive.refresh_index(control)
-    assert seen[0].total == 12
+    assert seen[0].total == 24
     assert archive.index_problems() == []  # what was committed is consistent
 
     def cancel_later(progress: Progress) -> None:
@@ -699,7 +738,7 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     log.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     indexer = archive._search_engine().indexer
     source = indexer.scan(None)[f"m/ada/{session.session_id}"]
-    docs, end = indexer._message_docs(source, 0, indexer._session_source("ada", session.session_id))
+    docs, end = indexer._message_docs(source, 0, indexer._session_said(source)["origin"])
     assert end == log.stat().st_size
     messages = await archive.get_messages("ada", session.session_id, None)
     assert [m.message_id for m in messages] == ["m1", "m2", "m3", "m4", "m5", "m6"]
@@ -740,7 +779,7 @@ async def test_a_logs_documents_are_those_of_its_messages(archive: Archive) -> N
     ) + b"\n")
     source = indexer.scan(None)[f"m/ada/{session.session_id}"]
     assert len(source.sig) == 2
-    docs, end = indexer._message_docs(source, 0, indexer._session_source("ada", session.session_id))
+    docs, end = indexer._message_docs(source, 0, indexer._session_said(source)["origin"])
     assert end == 0  # read whole every time
     merged = list(JsonlLog(log, Message, legacy_paths=lambda: [copy]).iter())
     assert "p1" in [m.message_id for m in merged] and len(merged) == 7

@@ -28,10 +28,12 @@ async def test_a_page_far_past_the_end_is_empty(tmp_path: Path) -> None:
     archive = await archive_with(tmp_path / "a", {"m1": "apple pie", "m2": "apple tart"})
     for mode in MODES:
         for offset, limit in ((2**31, 1), (1, 4_000_000_000), (2**70, 2**70)):
-            results = await archive.search("apple", mode, limit=limit, offset=offset)
+            results = await archive.search(
+                "apple", mode, limit=limit, offset=offset, kind="message"
+            )
             assert results.hits == [] or offset == 1, (mode, offset)
             assert results.total == 2, mode
-        page = await archive.search("apple", mode, limit=2**40, offset=1)
+        page = await archive.search("apple", mode, limit=2**40, offset=1, kind="message")
         assert len(page.hits) == 1, mode
     await archive.close()
 
@@ -80,7 +82,7 @@ async def test_a_repeated_message_id_is_two_hits(tmp_path: Path) -> None:
             "ada", session.session_id, [Message(message_id="m1", role="user", content=text)]
         )
     for mode in MODES:
-        results = await archive.search("zebra", mode)
+        results = await archive.search("zebra", mode, kind="message")  # not the title
         assert results.total == 2, mode
         assert sorted(h.snippet for h in results.hits) == ["zebra one", "zebra two"], mode
         assert {h.message_id for h in results.hits} == {"m1"}
@@ -165,7 +167,7 @@ async def test_a_search_during_another_process_reindex_never_waits(tmp_path: Pat
     archive = await archive_with(
         root, {"m1": "apple pie"}, overrides={**HASHING, "storage": {"lock_timeout": 1.0}}
     )
-    assert (await archive.search("apple", "hybrid")).total == 1
+    assert (await archive.search("apple", "hybrid")).matched == 1
     archive.rescan_on_search = False
     other = filelock.FileLock(str(root / ".locks" / "index.lock"))  # its own open file: flock
     with other:
@@ -177,7 +179,7 @@ async def test_a_search_during_another_process_reindex_never_waits(tmp_path: Pat
             assert results.total == 0 and results.hits == []
             assert results.degraded is not None and "being rebuilt" in results.degraded
     after = await archive.search("apple", "hybrid")  # lock free: rebuilt here, complete
-    assert after.total == 1 and "apple" in after.hits[0].snippet
+    assert after.matched == 1 and "apple" in after.hits[0].snippet
     await archive.close()
 
 

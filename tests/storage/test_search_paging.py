@@ -24,7 +24,7 @@ async def many(root: Path) -> tuple[Archive, str, str]:
     await archive.create_user("ada")
     await archive.create_user("bob")
     ada = await archive.create_session("ada", "Lots")
-    bob = await archive.create_session("bob", "Castles")
+    bob = await archive.create_session("bob", "")  # untitled: its messages are all it holds
     await archive.add_messages(
         "ada",
         ada.session_id,

@@ -76,7 +76,7 @@ async def test_import_runs_in_the_worker_and_the_caller_sees_it_searchable(
     # The worker indexed them: this process takes in its commit and indexes nothing again.
     results = await archive.search("babbage", "keyword", limit=100)
     assert results.total > 0
-    assert (await archive.index_status())["sources"] == 12
+    assert (await archive.index_status())["sources"] == 12 * 2  # the logs and their titles
     assert (await archive.verify()).ok
 
 
@@ -213,7 +213,7 @@ async def test_the_worker_uses_the_callers_settings(hashing_archive: Archive) ->
         hashing_archive.root, overrides={"vector": {"enabled": False}}
     )
     report = await run_in_worker(keyword_only.root, "reindex", settings=keyword_only.settings)
-    assert report.sources_indexed == 1 and report.vectors_added == 0
+    assert report.sources_indexed == 2 and report.vectors_added == 0  # the log and its title
     results = await keyword_only.search("quartz", "keyword")
     assert results.total == 1 and results.degraded is None  # not "being rebuilt"
     assert (await keyword_only.index_status())["vectors"] == 0

@@ -1100,9 +1100,9 @@ def test_two_hits_of_one_message_id_are_both_listed(qtmodeltester: Any) -> None:
 
 def test_a_hybrid_search_says_which_hits_match_its_words(window: MainWindow, qloop: Any,
                                                           sample_copy: Path) -> None:
-    """'Bernoulli' is in 6 messages: a hybrid search lists them and, after them, messages
-    near it in meaning; the status tells the two apart ("6 matches, 71 similar"), not "77
-    matches". Keyword search: matches only; semantic: similar only."""
+    """'Bernoulli' is in 6 messages and a session's title: a hybrid search lists them and,
+    after them, what is near it in meaning; the status tells the two apart ("7 matches, 76
+    similar"), not "83 matches". Keyword search: matches only; semantic: similar only."""
 
     async def scenario() -> None:
         panel = await ready(window, sample_copy)
@@ -1111,12 +1111,13 @@ def test_a_hybrid_search_says_which_hits_match_its_words(window: MainWindow, qlo
         keyword = await archive.search("Bernoulli", "keyword", limit=50)
         hybrid = await archive.search("Bernoulli", "hybrid", limit=50)
         semantic = await archive.search("Bernoulli", "semantic", limit=50)
-        assert keyword.matched == keyword.total == 6 and semantic.matched is None
-        assert hybrid.matched == 6 < hybrid.total
-        assert {h.key for h in hybrid.hits[:6]} == {h.key for h in keyword.hits}
+        assert keyword.matched == keyword.total == 7 and semantic.matched is None
+        assert keyword.hits[0].kind == "session"  # its title: "Bernoulli numbers for a talk"
+        assert hybrid.matched == 7 < hybrid.total
+        assert {h.key for h in hybrid.hits[:7]} == {h.key for h in keyword.hits}
         for mode, expected in (
-            ("Hybrid", f"6 matches, {hybrid.total - 6} similar"),
-            ("Keyword", "6 matches"),
+            ("Hybrid", f"7 matches, {hybrid.total - 7} similar"),
+            ("Keyword", "7 matches"),
             ("Semantic", f"{semantic.total} similar"),
         ):
             panel.mode.setCurrentText(mode)

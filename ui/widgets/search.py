@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from storage.search.query import QuerySyntaxError, parse, parse_date
+from storage.search.query import KINDS, QuerySyntaxError, parse, parse_date
 from storage.search.results import Hit, SearchResults, count_text
 from ui.errors import headline
 from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel, hit_key, snippet_html
@@ -284,7 +284,7 @@ class SearchPanel(QWidget):
         self.mode.addItems([m.title() for m in MODES])
         self.mode.setToolTip("Keyword: exact words · Semantic: by meaning · Hybrid: both")
         self.kind = QComboBox(self)
-        self.kind.addItems(["Any kind", "message", "document", "context"])
+        self.kind.addItems(["Any kind", *KINDS])
         self.role = QComboBox(self)
         self.role.addItems(["Any role", "user", "assistant", "system", "tool"])
         self.scope = QComboBox(self)
