@@ -46,6 +46,7 @@ from storage.layout import (
 from storage.models import Message, Session, SituationalContext
 from storage.search.embedder import Embedder
 from storage.search.fulltext import (
+    DocKind,
     FullTextIndex,
     IndexCorruptError,
     IndexDoc,
@@ -747,15 +748,8 @@ class Indexer:
         for values in context.entities.values():
             parts.extend(values)
         return [
-            IndexDoc(
-                key=source.key,
-                group=source.key,
-                kind="context",
-                user=source.user,
-                session=source.session,
-                text=_composed("\n".join(p for p in parts if p)),
-                timestamp=context.timestamp,
-                source=origin,
+            _session_doc(
+                source, "context", "\n".join(p for p in parts if p), context.timestamp, origin
             )
         ]
 
@@ -770,18 +764,7 @@ class Indexer:
         except (OSError, ValueError, StorageError) as exc:
             log.warning("not indexing the title of %s/%s: %s", source.user, source.session, exc)
             return []
-        return [
-            IndexDoc(
-                key=source.key,
-                group=source.key,
-                kind="session",
-                user=source.user,
-                session=source.session,
-                text=_composed(title),
-                timestamp=started,
-                source=origin,
-            )
-        ]
+        return [_session_doc(source, "session", title, started, origin)]
 
     def _document_docs(self, source: Source) -> list[IndexDoc]:
         from storage.models import DocumentRecord
@@ -898,6 +881,22 @@ class _Batch:
         self.keys.clear()
         self.groups.clear()
         self.texts.clear()
+
+
+def _session_doc(
+    source: Source, kind: DocKind, text: str, when: dt.datetime, origin: str
+) -> IndexDoc:
+    """The one document of a session's context or title: keyed and deleted as ``source``."""
+    return IndexDoc(
+        key=source.key,
+        group=source.key,
+        kind=kind,
+        user=source.user,
+        session=source.session,
+        text=_composed(text),
+        timestamp=when,
+        source=origin,
+    )
 
 
 def _within(key: str, only: set[tuple[str, str | None]] | None) -> bool:
