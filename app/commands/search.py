@@ -136,6 +136,6 @@ async def _cmd_reindex(archive: Archive, args: argparse.Namespace, out: TextIO) 
 
 
 COMMANDS = [
-    Command("search", "search messages, documents and contexts", _cmd_search, _search_args),
+    Command("search", "search messages, documents, contexts and titles", _cmd_search, _search_args),
     Command("reindex", "rebuild the search indexes from the files", _cmd_reindex),
 ]

@@ -187,7 +187,7 @@ class SearchMixin(ArchiveBase):
         offset: int = 0,
         **filters: Any,
     ) -> SearchResults:
-        """Search messages, document chunks and situational contexts.
+        """Search messages, document chunks, situational contexts and session titles.
 
         ``mode``: keyword, semantic or hybrid (default: setting search.default_mode).
         ``filters``: user, session, role, kind, source (a value or a list) and after/before
@@ -200,7 +200,10 @@ class SearchMixin(ArchiveBase):
             report: RefreshReport | None = None
             # Another process's commit (one stat when there is none); also finds an index
             # folder deleted under us, which the refresh below rebuilds.
+            seen = engine.indexer.state_sig
             engine.indexer.sync()
+            if engine.indexer.state_sig != seen and seen is not None:
+                self.__dict__.get("_titles", {}).clear()  # it may have indexed a rename
             rescan = self.rescan_on_search and engine.indexer.needs_full_scan(
                 self.others_wrote, SCAN_INTERVAL
             )

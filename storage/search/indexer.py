@@ -270,6 +270,12 @@ class Indexer:
         self._state_sig = sig
 
     @property
+    def state_sig(self) -> list[int] | None:
+        """The signature of the state.json this view was read from (it moves with every
+        commit, ours or another process's)."""
+        return self._state_sig
+
+    @property
     def unchecked(self) -> str | None:
         """Why the next refresh must first check (and maybe rebuild) the index, if it must."""
         return self._unchecked
@@ -635,7 +641,7 @@ class Indexer:
             if source.kind == "context":
                 made = self._context_docs(source, origin)
             elif source.kind == "title":
-                made = self._title_docs(source, said.get("title", ""), origin)
+                made = self._title_docs(source, said)
             else:
                 made = self._document_docs(source)
             docs = _Docs.of(made)
@@ -681,8 +687,9 @@ class Indexer:
             log.debug("no session metadata for %s/%s: %s", source.user, source.session, exc)
             session = None
         said = {"origin": session.source or "flatchat" if session else ""}
-        if source.kind == "title":
+        if source.kind == "title":  # its text and its time
             said["title"] = session.title.strip() if session else ""
+            said["started"] = session.created_at.isoformat() if session else ""
         return said
 
     def _message_docs(self, source: Source, offset: int, origin: str) -> tuple[_Docs, int]:
@@ -753,18 +760,15 @@ class Indexer:
             )
         ]
 
-    def _title_docs(self, source: Source, title: str, origin: str) -> list[IndexDoc]:
+    def _title_docs(self, source: Source, said: dict[str, str]) -> list[IndexDoc]:
         """A session's title as a document (none for an untitled session): a search for the
         words of a title finds the session itself, not every message under it, and a rename
-        indexes one document again. Its time is the session's start."""
-        if not title:
+        indexes one document again. Its time is the session's start. ``said``: what
+        :meth:`_session_said` read of them (read once: what is indexed is what is recorded)."""
+        if not said.get("title") or not said.get("started"):
             return []
-        try:
-            started = self._read_session(source.user, source.session).created_at
-        except (OSError, ValueError, StorageError) as exc:
-            log.warning("not indexing the title of %s/%s: %s", source.user, source.session, exc)
-            return []
-        return [_session_doc(source, "session", title, started, origin)]
+        started = dt.datetime.fromisoformat(said["started"])
+        return [_session_doc(source, "session", said["title"], started, said["origin"])]
 
     def _document_docs(self, source: Source) -> list[IndexDoc]:
         from storage.models import DocumentRecord

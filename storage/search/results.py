@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-HitKind = Literal["message", "document", "context"]
+HitKind = Literal["message", "document", "context", "session"]
 SearchMode = Literal["keyword", "semantic", "hybrid"]
 
 

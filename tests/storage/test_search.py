@@ -287,6 +287,28 @@ async def test_a_corrupt_session_json_does_not_stop_search(
     assert ids(await reopened.search('"night train"', "keyword")) == ["t3"]
 
 
+async def test_a_sessions_title_is_found_as_the_session(
+        corpus: tuple[Archive, str, str]) -> None:
+    """A title is a document of its own (kind session): renamed, restarted (created_at),
+    renamed by another process while this one does not rescan (the window), untitled."""
+    archive, cooking, _travel = corpus
+    (hit,) = (await archive.search("cooking", "keyword")).hits
+    assert (hit.kind, hit.session_id, hit.message_id, hit.title) == (
+        "session", cooking, None, "Cooking")
+    assert ids(await archive.search("source:chatgpt kind:session cooking", "keyword")) == [None]
+    await archive.update_session("ada", cooking, created_at=T0 - dt.timedelta(days=400))
+    assert (await archive.search("cooking before:2024-06", "keyword")).total == 1
+    archive.rescan_on_search = False
+    other = await Archive.open(archive.root)
+    await other.update_session("ada", cooking, title="Baking with Ada")
+    assert (await other.search("baking", "keyword")).total == 1  # indexed there
+    (renamed,) = (await archive.search("baking", "keyword")).hits
+    assert renamed.title == renamed.snippet == "Baking with Ada"
+    assert (await archive.search("cooking", "keyword")).total == 0
+    await archive.update_session("ada", cooking, title="")
+    assert (await archive.search("baking", "keyword")).total == 0
+
+
 async def test_documents_chunks_are_searched_with_their_location(archive: Archive) -> None:
     await archive.create_user("ada")
     record = await archive.save_document("ada", b"...", "Manual.pdf")
