@@ -143,8 +143,9 @@ class Source:
     path: Path  # the log, context file or chunks file
     doc_id: str = ""
     record: dict[str, Any] = field(default_factory=dict)
-    # A session's messages and context: its session.json's signature. The session's source
-    # (what the source: filter finds) is read from there into every document indexed.
+    # A session's messages, context and title: its session.json's signature. What their
+    # documents take from the session (its source, for the source: filter; the title and
+    # its start) is read from there (:meth:`Indexer._session_said`).
     meta: list[int] | None = None
 
 
@@ -686,7 +687,7 @@ class Indexer:
         except (OSError, ValueError, StorageError) as exc:  # corrupt, or deleted meanwhile
             log.debug("no session metadata for %s/%s: %s", source.user, source.session, exc)
             session = None
-        said = {"origin": session.source or "flatchat" if session else ""}
+        said = {"origin": (session.source or "flatchat") if session else ""}
         if source.kind == "title":  # its text and its time
             said["title"] = session.title.strip() if session else ""
             said["started"] = session.created_at.isoformat() if session else ""
