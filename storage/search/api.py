@@ -33,6 +33,8 @@ BUSY_ELSEWHERE = (
     "the search index is being rebuilt or updated by another process: results are incomplete "
     "until it is done"
 )
+# A search that had changes to index while another process held the index.
+LAGGING = "the search index may be incomplete: another process is updating it"
 EVERYTHING = "\x00all"  # in the dirty set: rescan everything (not a valid user id)
 
 
@@ -207,6 +209,9 @@ class SearchMixin(ArchiveBase):
             rescan = self.rescan_on_search and engine.indexer.needs_full_scan(
                 self.others_wrote, SCAN_INTERVAL
             )
+            wanted = bool(
+                everything or rescan or engine.indexer.lost or engine.indexer.unchecked or dirty
+            )
             try:
                 try:
                     if everything or rescan or engine.indexer.lost or engine.indexer.unchecked:
@@ -222,7 +227,14 @@ class SearchMixin(ArchiveBase):
                     # Another process holds the index: remember what we wrote for the next one.
                     with self._dirty_lock:
                         self._dirty |= dirty
-                return engine.search(query, mode, limit, offset, **filters)
+                results = engine.search(query, mode, limit, offset, **filters)
+                said = results.degraded
+                if report is None and wanted and "search index" not in (said or ""):
+                    # Changes to index, and another process holds the index (readers never
+                    # wait): what it has not committed yet is not in these results.
+                    note = f"{said}; {LAGGING}" if said else LAGGING
+                    results = dataclasses.replace(results, degraded=note)
+                return results
             except IndexCorruptError as exc:
                 if report is None and dirty:  # a refresh of what we wrote failed: kept
                     with self._dirty_lock:
