@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -140,13 +141,20 @@ class Source:
     user: str
     session: str
     sig: list[Any]
-    path: Path  # the log, context file or chunks file
+    # The log, context file, session.json or chunks file. A plain string: a scan makes two
+    # or three sources a session, and pathlib took two thirds of a scan's time (10,000
+    # sessions: 0.32 s of 0.56 under the profiler).
+    where: str
     doc_id: str = ""
     record: dict[str, Any] = field(default_factory=dict)
     # A session's messages, context and title: its session.json's signature. What their
     # documents take from the session (its source, for the source: filter; the title and
     # its start) is read from there (:meth:`Indexer._session_said`).
     meta: list[int] | None = None
+
+    @functools.cached_property
+    def path(self) -> Path:
+        return Path(self.where)
 
 
 @dataclass
@@ -453,7 +461,7 @@ class Indexer:
             key = f"m/{user}/{session}"
             log_name = MESSAGES if MESSAGES in names else MESSAGES_ZST
             found[key] = Source(
-                key, "messages", user, session, sig, Path(folder, log_name), meta=meta
+                key, "messages", user, session, sig, os.path.join(folder, log_name), meta=meta
             )
         context = names.get(CONTEXT)
         if context is not None:
@@ -465,14 +473,16 @@ class Indexer:
                 user,
                 session,
                 [st.st_ino, st.st_size, st.st_mtime_ns],
-                Path(folder, CONTEXT),
+                os.path.join(folder, CONTEXT),
                 meta=meta,
             )
         # The session's title, searchable as a document of its own (kind "session"). Its
         # session.json changes with every append (its times, its count): the title is read
         # again then (from the archive's cache of sessions), and indexed only if it changed.
         key = f"t/{user}/{session}"
-        found[key] = Source(key, "title", user, session, [], Path(folder, SESSION_JSON), meta=meta)
+        found[key] = Source(
+            key, "title", user, session, [], os.path.join(folder, SESSION_JSON), meta=meta
+        )
         if DOCUMENTS in names:
             self._scan_documents(found, user, session, os.path.join(folder, DOCUMENTS))
 
@@ -496,7 +506,7 @@ class Indexer:
                 return
             self._doc_records[meta] = (meta_sig, records)
         for doc_id, record in records.items():
-            chunks = Path(folder, f"{doc_id}.chunks.jsonl")
+            chunks = os.path.join(folder, f"{doc_id}.chunks.jsonl")
             sig = _sig(chunks)
             if sig is None or not isinstance(record, dict):
                 continue  # stored but not searchable (no text), or half-ingested
