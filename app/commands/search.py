@@ -9,7 +9,8 @@ from typing import TextIO
 from app.commands import Command, write_json
 from storage import Archive
 from storage.jobs import JobControl, Progress
-from storage.search.query import KINDS, parse
+from storage.search.query import parse
+from storage.search.results import KINDS
 
 
 def _search_args(parser: argparse.ArgumentParser) -> None:

@@ -209,12 +209,11 @@ class SearchMixin(ArchiveBase):
             rescan = self.rescan_on_search and engine.indexer.needs_full_scan(
                 self.others_wrote, SCAN_INTERVAL
             )
-            wanted = bool(
-                everything or rescan or engine.indexer.lost or engine.indexer.unchecked or dirty
-            )
+            indexer = engine.indexer
+            full = bool(everything or rescan or indexer.lost or indexer.unchecked)
             try:
                 try:
-                    if everything or rescan or engine.indexer.lost or engine.indexer.unchecked:
+                    if full:
                         self.__dict__.get("_titles", {}).clear()  # another process may rename
                         report = self._refresh(None, wait=False)
                     elif dirty:
@@ -228,12 +227,11 @@ class SearchMixin(ArchiveBase):
                     with self._dirty_lock:
                         self._dirty |= dirty
                 results = engine.search(query, mode, limit, offset, **filters)
-                said = results.degraded
-                if report is None and wanted and "search index" not in (said or ""):
+                noted = indexer.rebuilt_reason or indexer.lost or indexer.unchecked
+                if report is None and (full or dirty) and not noted:
                     # Changes to index, and another process holds the index (readers never
                     # wait): what it has not committed yet is not in these results.
-                    note = f"{said}; {LAGGING}" if said else LAGGING
-                    results = dataclasses.replace(results, degraded=note)
+                    results = _with_note(results, LAGGING)
                 return results
             except IndexCorruptError as exc:
                 if report is None and dirty:  # a refresh of what we wrote failed: kept
@@ -284,10 +282,7 @@ class SearchMixin(ArchiveBase):
         if damage is None:
             return results
         # Complete again (rebuilt before this search), but say why it took longer.
-        note = f"the search index was damaged and has been rebuilt: {damage}"
-        return dataclasses.replace(
-            results, degraded=f"{results.degraded}; {note}" if results.degraded else note
-        )
+        return _with_note(results, f"the search index was damaged and has been rebuilt: {damage}")
 
     @threaded
     def refresh_index(self, control: JobControl | None = None) -> RefreshReport:
@@ -364,3 +359,9 @@ class SearchMixin(ArchiveBase):
                 or (lambda: shared_embedder(vector.embedder, vector.batch_size))
             )()
         return check_index(self.root, embedder, self.settings.search.stemming, timeout)
+
+
+def _with_note(results: SearchResults, note: str) -> SearchResults:
+    """``results`` with ``note`` added to what they say is degraded."""
+    said = results.degraded
+    return dataclasses.replace(results, degraded=f"{said}; {note}" if said else note)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import orjson
 import tantivy
@@ -24,6 +24,7 @@ import tantivy
 from storage.errors import IndexUnavailableError
 from storage.files import atomic_write
 from storage.search.query import Filters, ParsedQuery, Term
+from storage.search.results import KINDS, HitKind
 from storage.search.watch import FileCutError, MappedFiles, segment_files
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,7 @@ class TextQuery:
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in self.clauses])
 
 
-DocKind = Literal["message", "document", "context", "session"]
-KINDS: tuple[DocKind, ...] = get_args(DocKind)
+DocKind = HitKind
 
 
 @dataclass(slots=True)  # not frozen: a build makes one per message, and frozen takes 3.5x longer
@@ -456,10 +456,9 @@ class FullTextIndex:
         view = self._view
         if view is None:
             return None
-        try:  # tantivy opens a field's postings and positions at its first read: here
+        # tantivy opens a field's postings and positions at its first read: here.
+        with index_errors(f"keyword index in {self.folder}"):
             held = view.doc_freq("cjk", plain)
-        except (ValueError, OSError) as exc:
-            raise IndexCorruptError(f"keyword index in {self.folder}: {exc}") from exc
         if not held:
             return None
         return tantivy.Query.term_query(self.schema, "cjk", plain)

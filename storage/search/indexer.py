@@ -200,6 +200,7 @@ class Indexer:
         self._unchecked: str | None = None
         self.lost = False  # state.json vanished under an open index (.index/ deleted)
         self._state_moved = False  # a refresh noted what a scan found, nothing to index
+        self._sessions_read: dict[tuple[str, str], Session | None] = {}  # by this refresh
         # Checked before every search: plain strings, pathlib costs more than the stat itself.
         self._stamp_file = os.fspath(stamp_path(root))
         self._state_file = os.fspath(self.folder / "state.json")
@@ -540,6 +541,7 @@ class Indexer:
         known: dict[str, Any] = self.state.setdefault("sources", {})
         removed = [k for k in known if k not in current and _within(k, only)]
         self._state_moved = False
+        self._sessions_read.clear()  # read after this scan: for this refresh only
         work = [s for k, s in current.items() if self._changed(s, known.get(k))]
         if not removed and not work:
             if self._state_moved:
@@ -628,9 +630,9 @@ class Indexer:
             entry.update(said, meta=source.meta)
         origin = said.get("origin", "")
         if source.kind == "messages":
-            tail = self._tail_offset(source, previous)
-            if (previous or {}).get("origin") != origin:
-                tail = None  # every document of the log names the session's source
+            # Every document of the log names the session's source: a new one, read it whole.
+            same = (previous or {}).get("origin") == origin
+            tail = self._tail_offset(source, previous) if same else None
             if tail is None:
                 if previous is not None:
                     self._drop(writer, source.key)
@@ -692,11 +694,16 @@ class Indexer:
     def _session_said(self, source: Source) -> dict[str, str]:
         """What ``source``'s documents take from their session: its source ("origin"), and
         for a title its title; empty strings if its session.json cannot be read."""
-        try:
-            session = self._read_session(source.user, source.session)
-        except (OSError, ValueError, StorageError) as exc:  # corrupt, or deleted meanwhile
-            log.debug("no session metadata for %s/%s: %s", source.user, source.session, exc)
-            session = None
+        place = (source.user, source.session)
+        if place in self._sessions_read:  # its log, context and title: read once a refresh
+            session = self._sessions_read[place]
+        else:
+            try:
+                session = self._read_session(*place)
+            except (OSError, ValueError, StorageError) as exc:  # corrupt, or deleted meanwhile
+                log.debug("no session metadata for %s/%s: %s", *place, exc)
+                session = None
+            self._sessions_read[place] = session
         said = {"origin": (session.source or "flatchat") if session else ""}
         if source.kind == "title":  # its text and its time
             said["title"] = session.title.strip() if session else ""

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from storage.errors import StorageError
+from storage.search.results import KINDS
 
 MAX_QUERY_CHARS = 1000
 MAX_CLAUSES = 64
 FIELDS = ("role", "user", "session", "kind", "source", "before", "after")
-KINDS = ("message", "document", "context", "session")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A lone surrogate: what Python makes of a byte that is not UTF-8 in a command line or file
 # name (U+DC80-U+DCFF stand for the bytes 0x80-0xFF). Such a query cannot be encoded as UTF-8

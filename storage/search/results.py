@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+# What a document of the index (and so a hit) is: the one list of kinds (kind: filters, the
+# panel's and the CLI's choices, the index's counts by kind).
 HitKind = Literal["message", "document", "context", "session"]
+KINDS: tuple[HitKind, ...] = get_args(HitKind)
 SearchMode = Literal["keyword", "semantic", "hybrid"]
 
 

@@ -40,8 +40,8 @@ def session_html(session: Session, message_count: int | None = None) -> str:
         rows.append(_row("Source", session.source))
     if tags_of(session):
         rows.append(_row("Tags", ", ".join(tags_of(session))))
-    for flag in ("pinned", "archived"):
-        if session.metadata.get(flag) is True:
+    for flag in ("pinned", "archived"):  # as the list reads them (is_pinned): set or not
+        if session.metadata.get(flag):
             rows.append(_row(flag.capitalize(), "yes"))
     for key, value in session.metadata.items():
         if key not in _HIDDEN_META and isinstance(value, str | int | float | bool):

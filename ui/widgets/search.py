@@ -45,8 +45,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from storage.search.query import KINDS, QuerySyntaxError, parse, parse_date
-from storage.search.results import Hit, SearchResults, count_text
+from storage.search.query import QuerySyntaxError, parse, parse_date
+from storage.search.results import KINDS, Hit, SearchResults, count_text
 from ui.errors import headline
 from ui.models.search import PAGE_SIZE, HitRoles, SearchResultsModel, hit_key, snippet_html
 from ui.tasks import loop_running
